@@ -1,0 +1,1 @@
+"""Rule evaluation, the alert state machine, notifiers and remediation hooks."""

@@ -1,0 +1,1 @@
+"""The flarewatch daemon: configuration, scheduling, HTTP surface, state and the CLI."""

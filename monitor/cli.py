@@ -1,0 +1,88 @@
+"""The ``flarewatch`` command line.
+
+Exit codes: 0 ok, 1 a check failed, 2 bad input (configuration or arguments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+import click
+
+from cfsim.seed import SEEDS
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="flarewatch")
+def main() -> None:
+    """flarewatch: keep a Cloudflare estate (Workers, Pages, KV, R2, D1, DNS) healthy."""
+
+
+def _parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r} (for example 127.0.0.1:8787)")
+    return host or "127.0.0.1", int(port)
+
+
+async def _serve_simulator(
+    host: str, port: int, seed: str, token: str | None, *, demo: bool
+) -> None:
+    from cfsim.server import SimServer
+
+    server = SimServer(seed=seed, token=token, host=host, port=port)  # type: ignore[arg-type]
+    await server.start()
+    out = click.echo
+    out(f"flarewatch simulator listening on {server.url} (seed: {seed})")
+    out(f"  API base URL : {server.api_url}")
+    out(f"  account id   : {server.account_id}")
+    out(f"  API token    : {server.token}")
+    out("")
+    out("Talk to it:")
+    out(f"  export CLOUDFLARE_API_BASE_URL={server.api_url}")
+    out(f"  export CLOUDFLARE_API_TOKEN={server.token}")
+    out(f"  export CLOUDFLARE_ACCOUNT_ID={server.account_id}")
+    out('  curl -s -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" \\')
+    out('       "$CLOUDFLARE_API_BASE_URL/zones"')
+    out(f"  curl -s {server.url}/__sim/   # controls: faults, request log, traffic, reset")
+    if demo:
+        out("")
+        out("Demo: break D1 for a minute and watch the API answer 503:")
+        out(
+            f"  curl -s -X POST {server.url}/__sim/faults -d "
+            '\'{"service": "d1", "outage": true, "duration_s": 60}\''
+        )
+    out("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--seed", type=click.Choice(SEEDS), default="spacevision", show_default=True)
+@click.option("--token", default=None, help="API token to accept (default: a new random one).")
+def simulator(host: str, port: int, seed: str, token: str | None) -> None:
+    """Run the Cloudflare API simulator (for tests, demos and incident drills)."""
+    asyncio.run(_serve_simulator(host, port, seed, token, demo=False))
+
+
+@main.command()
+@click.option(
+    "--listen", default="127.0.0.1:8787", show_default=True, help="HOST:PORT to serve on."
+)
+def demo(listen: str) -> None:
+    """Start the simulator with the SpaceVision account and show how to talk to it."""
+    host, port = _parse_listen(listen)
+    asyncio.run(_serve_simulator(host, port, "spacevision", None, demo=True))

@@ -1,0 +1,1 @@
+"""Operator tooling built on :mod:`cfapi`: logs and tracing, DNS checks, backups, IaC, deploys."""

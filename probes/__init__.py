@@ -1,0 +1,1 @@
+"""Probe plugins: one per Cloudflare service, each returning a ``ProbeResult``."""

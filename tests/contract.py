@@ -1,0 +1,273 @@
+"""Contract checks: every API exchange in the test suite against Cloudflare's OpenAPI schema.
+
+The simulator used by the tests carries :func:`recorder_middleware`, which keeps every
+request to ``/client/v4`` and the response it got. At the end of each test the fixture
+validates them with openapi-core against ``tests/data/openapi-subset.json`` — a copy of the
+official schema subset — so both sides are checked at once: what ``cfapi`` (or any client)
+sends and what ``cfsim`` answers.
+
+Known flaws of the 2024 schema are fixed here, explicitly and one by one (``FIXUPS``),
+never by switching validation off.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict, MultiDict
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_core.templating.paths.exceptions import (
+    OperationNotFound,
+    PathNotFound,
+    ServerNotFound,
+)
+from openapi_core.templating.responses.exceptions import ResponseNotFound
+
+SCHEMA_PATH = Path(__file__).parent / "data" / "openapi-subset.json"
+API_PREFIX = "/client/v4"
+HOST_URL = "https://api.cloudflare.com"
+
+
+def _fix_dns_request_required(spec: dict[str, Any]) -> str:
+    """DNS create/update bodies reuse a response schema whose read-only fields are required.
+
+    The 2024 schema marks ``id``, ``proxiable``, ``created_on``, ``modified_on`` as required in
+    the record schemas used as request bodies (Prism rejects valid bodies with 422 for it).
+    Read-only fields cannot be required of a client: drop them from every ``required`` list of
+    the DNS record schemas.
+    """
+    read_only = {
+        "id",
+        "proxiable",
+        "created_on",
+        "modified_on",
+        "meta",
+        "zone_id",
+        "zone_name",
+        "locked",
+    }
+    changed = 0
+    for name, schema in spec["components"]["schemas"].items():
+        if not name.startswith("dns-records_") or not name.endswith("Record"):
+            continue
+        for part in [schema, *schema.get("allOf", [])]:
+            req = part.get("required")
+            if req and read_only & set(req):
+                part["required"] = [r for r in req if r not in read_only]
+                changed += 1
+    return f"dns record schemas: read-only fields dropped from required in {changed} places"
+
+
+def _fix_unsatisfiable_failures(spec: dict[str, Any]) -> str:
+    """Many 4XX responses are ``allOf [<success envelope>, <failure envelope>]``.
+
+    The success envelope says ``success: enum [true]`` (and often requires a shaped
+    ``result``); the failure envelope says ``success: enum [false]`` and ``result: null``. No
+    response can satisfy both, so a real Cloudflare error would fail validation. Validate
+    4XX bodies against the failure envelope alone — the part that describes an error.
+    """
+    changed = 0
+    for item in spec["paths"].values():
+        for op in item.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            for code, response in op["responses"].items():
+                if not code.startswith("4"):
+                    continue
+                for media in response.get("content", {}).values():
+                    parts = media.get("schema", {}).get("allOf", [])
+                    failure = [p for p in parts if p.get("$ref", "").endswith("-failure")]
+                    if failure and len(parts) > 1:
+                        media["schema"] = failure[0]
+                        changed += 1
+    return f"4XX responses: success half of allOf [success, failure] dropped in {changed} places"
+
+
+FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
+    _fix_dns_request_required,
+    _fix_unsatisfiable_failures,
+)
+
+
+@cache
+def load_spec() -> tuple[OpenAPI, tuple[str, ...]]:
+    """Load the schema subset once, apply the fixups and say what each changed."""
+    raw = json.loads(SCHEMA_PATH.read_text())
+    spec = copy.deepcopy(raw)
+    notes = tuple(fix(spec) for fix in FIXUPS)
+    return OpenAPI.from_dict(spec), notes
+
+
+@dataclass
+class Exchange:
+    """One recorded API request and the simulator's response."""
+
+    method: str
+    path: str
+    query: MultiDict[str]
+    headers: CIMultiDict[str]
+    body: bytes
+    status: int
+    response_headers: CIMultiDict[str]
+    response_body: bytes
+
+    def describe(self) -> str:
+        """Short form for failure messages."""
+        q = ("?" + "&".join(f"{k}={v}" for k, v in self.query.items())) if self.query else ""
+        return f"{self.method} {self.path}{q} -> {self.status}"
+
+
+class _Request:
+    """openapi-core's request protocol over a recorded exchange."""
+
+    def __init__(self, ex: Exchange) -> None:
+        self._ex = ex
+        cookies: dict[str, str] = {}
+        self.parameters = RequestParameters(
+            query=ex.query, header=ex.headers, cookie=cookies, path={}
+        )
+
+    @property
+    def host_url(self) -> str:
+        return HOST_URL
+
+    @property
+    def path(self) -> str:
+        return self._ex.path
+
+    @property
+    def method(self) -> str:
+        return self._ex.method.lower()
+
+    @property
+    def body(self) -> bytes | None:
+        return self._ex.body or None
+
+    @property
+    def content_type(self) -> str:
+        return self._ex.headers.get("Content-Type", "").lower()
+
+
+class _Response:
+    """openapi-core's response protocol over a recorded exchange."""
+
+    def __init__(self, ex: Exchange) -> None:
+        self._ex = ex
+
+    @property
+    def status_code(self) -> int:
+        return self._ex.status
+
+    @property
+    def content_type(self) -> str:
+        return self._ex.response_headers.get("Content-Type", "").lower()
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        return self._ex.response_headers
+
+    @property
+    def data(self) -> bytes:
+        return self._ex.response_body
+
+
+@dataclass
+class ContractRecorder:
+    """Collects exchanges and validates them against the schema."""
+
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def middleware(self) -> Callable[..., Awaitable[web.StreamResponse]]:
+        """An aiohttp middleware that records API exchanges (outermost, to see errors too)."""
+
+        @web.middleware
+        async def record(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            if not request.path.startswith(API_PREFIX):
+                return await handler(request)
+            body = await request.read()
+            response = await handler(request)
+            payload = response.body if isinstance(response, web.Response) else None
+            if isinstance(payload, bytes):
+                self.exchanges.append(
+                    Exchange(
+                        method=request.method,
+                        path=request.path,
+                        query=MultiDict(request.query),
+                        headers=CIMultiDict(request.headers),
+                        body=body,
+                        status=response.status,
+                        response_headers=CIMultiDict(response.headers),
+                        response_body=payload,
+                    )
+                )
+            return response
+
+        return record
+
+    def violations(self) -> list[str]:
+        """Every schema violation among the recorded exchanges, described."""
+        return [v for ex in self.exchanges for v in check_exchange(ex)]
+
+    def operations(self) -> Iterator[str]:
+        """``METHOD path`` of each recorded exchange (for coverage reports)."""
+        for ex in self.exchanges:
+            yield f"{ex.method} {ex.path}"
+
+
+def check_exchange(ex: Exchange) -> list[str]:
+    """Validate one exchange; return the violations (empty when it conforms).
+
+    Requests are validated when the simulator accepted them (status < 400): a request the
+    simulator rejects is a test of bad input and is meant to break the contract. Responses
+    are validated whenever the operation is in the subset and the schema describes the
+    status (5xx from fault injection is not described by the schema).
+    """
+    openapi, _ = load_spec()
+    path = ex.path.removeprefix(API_PREFIX) or "/"
+    req = _Request(Exchange(**{**ex.__dict__, "path": API_PREFIX + path}))
+    problems: list[str] = []
+    try:
+        if ex.status < 400:
+            openapi.validate_request(req)
+    except (PathNotFound, OperationNotFound, ServerNotFound) as err:
+        return [f"{ex.describe()}: not an operation of the schema subset ({err})"]
+    except Exception as err:
+        problems.append(f"{ex.describe()}: request violates schema: {_explain(err)}")
+    if ex.status >= 500:
+        return problems
+    try:
+        openapi.validate_response(req, _Response(ex))
+    except (PathNotFound, OperationNotFound, ServerNotFound):
+        if ex.status < 400:
+            problems.append(f"{ex.describe()}: not an operation of the schema subset")
+    except ResponseNotFound:
+        problems.append(f"{ex.describe()}: status {ex.status} not described by the schema")
+    except Exception as err:
+        problems.append(f"{ex.describe()}: response violates schema: {_explain(err)}")
+    return problems
+
+
+def _explain(err: BaseException) -> str:
+    """Name the failing fields, without dumping whole bodies into the report."""
+    parts = [type(err).__name__]
+    cause: BaseException | None = err
+    while cause is not None:
+        schema_errors = getattr(cause, "schema_errors", None)
+        if schema_errors:
+            for e in schema_errors:
+                where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+                parts.append(f"  - {str(e.message)[:200]} at {where}")
+        elif cause is not err:
+            parts.append(f"  caused by {type(cause).__name__}: {str(cause)[:300]}")
+        cause = cause.__cause__
+    return "\n".join(parts)
