@@ -15,6 +15,12 @@ import click
 from cfsim.seed import SEEDS
 
 
+class BadInput(click.ClickException):
+    """Bad input (arguments, configuration, environment): exit code 2, no traceback."""
+
+    exit_code = 2
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="flarewatch")
 def main() -> None:
@@ -34,7 +40,20 @@ async def _serve_simulator(
     from cfsim.server import SimServer
 
     server = SimServer(seed=seed, token=token, host=host, port=port)  # type: ignore[arg-type]
-    await server.start()
+    # Handlers go in before anything is printed: a supervisor that reads the banner and then
+    # sends SIGTERM must get a clean stop, not the default kill.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+    except OSError as err:
+        raise BadInput(
+            f"cannot listen on {host}:{port}: {err.strerror or err}. "
+            "Choose another address with --port/--listen (0 picks a free port)."
+        ) from err
     out = click.echo
     out(f"flarewatch simulator listening on {server.url} (seed: {seed})")
     out(f"  API base URL : {server.api_url}")
@@ -57,11 +76,6 @@ async def _serve_simulator(
         )
     out("Press Ctrl-C to stop.")
     sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
