@@ -91,9 +91,74 @@ def _fix_unsatisfiable_failures(spec: dict[str, Any]) -> str:
     return f"4XX responses: success half of allOf [success, failure] dropped in {changed} places"
 
 
+def _fix_read_only_parameters(spec: dict[str, Any]) -> str:
+    """Path parameters (``account_id``, ``namespace_id``, ``database_id``…) reuse readOnly schemas.
+
+    ``readOnly`` says a property is not sent in a request *body*; on a parameter it makes
+    openapi-core refuse every request ("Tried to write read-only property"), although the id
+    must be in the path. Give each such parameter a copy of its schema without ``readOnly``
+    (the shared component keeps it for response bodies).
+    """
+    schemas = spec["components"]["schemas"]
+    changed = 0
+    for item in spec["paths"].values():
+        for op in item.values():
+            if not isinstance(op, dict):
+                continue
+            for param in op.get("parameters", []):
+                schema = param.get("schema", {})
+                target = schema
+                while "$ref" in target:
+                    target = schemas[target["$ref"].rsplit("/", 1)[-1]]
+                if target.get("readOnly"):
+                    param["schema"] = {k: v for k, v in target.items() if k != "readOnly"}
+                    changed += 1
+    return f"parameters: readOnly dropped from {changed} parameter schemas"
+
+
+def _fix_kv_value_bodies(spec: dict[str, Any]) -> str:
+    """KV value writes and reads are raw bytes; DELETEs carry no body.
+
+    The 2024 schema only describes a multipart write whose ``metadata`` part is required, and
+    a required empty JSON body on the KV DELETEs. SDK 5.9.0 (``kv.namespaces.values.update``)
+    documents the real API: "Send the value as an application/octet-stream request body, or
+    use multipart/form-data with a value part and an optional JSON metadata part"; the SDK
+    sends no body on DELETE. The read answers raw bytes (``format: binary``).
+    """
+    base = "/accounts/{account_id}/storage/kv/namespaces/{namespace_id}"
+    values = spec["paths"][base + "/values/{key_name}"]
+    content = values["put"]["requestBody"]["content"]
+    content["multipart/form-data"]["schema"]["required"] = ["value"]
+    content["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
+    read = values["get"]["responses"]["200"]["content"]["application/octet-stream"]
+    read["schema"] = {"type": "string", "format": "binary"}
+    for op in (values["delete"], spec["paths"][base]["delete"]):
+        op["requestBody"]["required"] = False
+    return "kv values: raw-body write, optional metadata part, binary read, body-less DELETEs"
+
+
+def _fix_d1_nullable_results(spec: dict[str, Any]) -> str:
+    """D1 answers ``result: null`` on delete and SQL NULLs as ``null`` in ``/raw`` rows.
+
+    The common D1 envelope types ``result`` as object-or-array while the delete response
+    requires ``result`` to be null, so no delete response could validate; and raw rows allow
+    only number, string or object cells, so any NULL column (which SQLite returns as null)
+    would fail. Allow null in both places.
+    """
+    schemas = spec["components"]["schemas"]
+    # OAS 3.0 ``nullable`` only counts beside ``type``: mark the first typed branch of each anyOf.
+    schemas["d1_api-response-common"]["properties"]["result"]["anyOf"][0]["nullable"] = True
+    rows = schemas["d1_raw-result-response"]["properties"]["results"]["properties"]["rows"]
+    rows["items"]["items"]["anyOf"][0]["nullable"] = True
+    return "d1: nullable result in the common envelope and nullable raw-row cells"
+
+
 FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
     _fix_dns_request_required,
     _fix_unsatisfiable_failures,
+    _fix_read_only_parameters,
+    _fix_kv_value_bodies,
+    _fix_d1_nullable_results,
 )
 
 
