@@ -11,6 +11,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cfsim.ratelimit import RateLimiter
+
+# GraphQL Analytics' own budget: 300 queries per 5 minutes per user or token, on top of the
+# API-wide limit (developers.cloudflare.com/analytics/graphql-api/limits).
+GRAPHQL_QUERIES_PER_WINDOW = 300
+GRAPHQL_WINDOW_S = 300.0
+
 Kind = Literal["workers", "pages", "kv", "r2", "d1"]
 
 
@@ -20,7 +27,9 @@ class Sample:
 
     ``subject`` is the Worker script name, Pages Functions script name, KV namespace id, R2
     bucket name or D1 database id; ``action`` the operation (``read``, ``write``,
-    ``PutObject``…); ``status`` ``success`` / ``error`` style outcome; times in ms.
+    ``PutObject``…); ``status`` ``success`` / ``error`` style outcome; times in ms; ``item``
+    what the operation touched, when it matters to analytics (the R2 object key, the D1 SQL
+    statement).
     """
 
     ts: float
@@ -35,6 +44,7 @@ class Sample:
     rows_written: int = 0
     bytes: int = 0
     subrequests: int = 0
+    item: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,13 +60,21 @@ class BackgroundTraffic:
     latency_ms: float = 8.0
 
 
+def _graphql_budget() -> RateLimiter:
+    return RateLimiter(limit=GRAPHQL_QUERIES_PER_WINDOW, window_s=GRAPHQL_WINDOW_S)
+
+
 @dataclass
 class Analytics:
-    """A bounded record of served operations plus background traffic settings."""
+    """A bounded record of served operations plus background traffic settings.
+
+    ``budget`` is the per-credential GraphQL query budget that reads them.
+    """
 
     maxlen: int = 200_000
     samples: deque[Sample] = field(default_factory=deque)
     background: dict[tuple[str, str], BackgroundTraffic] = field(default_factory=dict)
+    budget: RateLimiter = field(default_factory=_graphql_budget)
 
     def record(self, sample: Sample) -> None:
         """Keep one served operation (the oldest fall off past ``maxlen``)."""
@@ -77,6 +95,7 @@ class Analytics:
         return [s for s in self.samples if s.kind == kind and start <= s.ts < end]
 
     def clear(self) -> None:
-        """Forget all samples and background traffic."""
+        """Forget all samples and background traffic, and refill the query budget."""
         self.samples.clear()
         self.background.clear()
+        self.budget.reset()

@@ -1,0 +1,131 @@
+"""Rows of GraphQL Analytics datasets before grouping, and the arithmetic on them.
+
+A :class:`Record` is one event (a sample the simulator served) or a bundle of identical
+events (a slice of background traffic, a storage reading). Grouping merges records; the
+merged group answers ``count``, ``sum``, ``avg``, ``max`` and ``quantiles`` blocks. Pure:
+nothing here reads a clock or the simulator state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+DimValue = str | int
+
+# Time dimensions of the adaptive datasets and the width, in seconds, they truncate to.
+TIME_DIMENSIONS: Mapping[str, int] = {
+    "datetime": 1,
+    "datetimeMinute": 60,
+    "datetimeFiveMinutes": 300,
+    "datetimeFifteenMinutes": 900,
+    "datetimeHalfOfHour": 1800,
+    "datetimeHour": 3600,
+    "date": 86400,
+}
+
+# Cloudflare keeps analytics for 31 days and refuses to look further back.
+RETENTION_S = 2_678_400
+
+
+@dataclass
+class Record:
+    """One event, or ``count`` identical events, of a dataset.
+
+    ``dists`` maps a measure (``cpuTime``, ``latencyMs``…) to a weighted distribution
+    ``{value: weight}``, so quantiles can be computed after any grouping.
+    """
+
+    ts: float
+    dims: dict[str, DimValue]
+    count: float = 1.0
+    sums: dict[str, float] = field(default_factory=dict)
+    maxes: dict[str, float] = field(default_factory=dict)
+    dists: dict[str, dict[float, float]] = field(default_factory=dict)
+    zone: str | None = None
+
+
+@dataclass
+class Group:
+    """Records merged under one combination of dimension values."""
+
+    key: tuple[DimValue, ...]
+    dims: dict[str, DimValue]
+    count: float = 0.0
+    sums: dict[str, float] = field(default_factory=dict)
+    maxes: dict[str, float] = field(default_factory=dict)
+    dists: dict[str, dict[float, float]] = field(default_factory=dict)
+
+    def add(self, record: Record) -> None:
+        """Merge one record into the group."""
+        self.count += record.count
+        for name, value in record.sums.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        for name, value in record.maxes.items():
+            self.maxes[name] = max(self.maxes.get(name, value), value)
+        for name, dist in record.dists.items():
+            target = self.dists.setdefault(name, {})
+            for value, weight in dist.items():
+                target[value] = target.get(value, 0.0) + weight
+
+    def avg(self, source: str) -> float:
+        """The mean of a summed measure over the group's events."""
+        return self.sums.get(source, 0.0) / self.count if self.count else 0.0
+
+    def quantile(self, source: str, q: float) -> float:
+        """The ``q`` quantile (nearest rank on weights) of a measure; 0 without data."""
+        return quantile(self.dists.get(source, {}), q)
+
+
+def quantile(dist: Mapping[float, float], q: float) -> float:
+    """Nearest-rank quantile of a weighted distribution ``{value: weight}``."""
+    total = sum(dist.values())
+    if total <= 0:
+        return 0.0
+    target = q * total - 1e-9 * total
+    acc = 0.0
+    values = sorted(dist)
+    for value in values:
+        acc += dist[value]
+        if acc >= target:
+            return value
+    return values[-1]
+
+
+def truncate(ts: float, width: int) -> float:
+    """Truncate an epoch timestamp to a multiple of ``width`` seconds (UTC)."""
+    return float(int(ts // width) * width)
+
+
+def format_time(ts: float) -> str:
+    """Render a timestamp as Cloudflare's ``Time`` scalar: ``2020-05-04T18:10:35Z``."""
+    return datetime.fromtimestamp(int(ts // 1), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_date(ts: float) -> str:
+    """Render a timestamp as Cloudflare's ``Date`` scalar: ``2020-05-04``."""
+    return datetime.fromtimestamp(int(ts // 1), UTC).strftime("%Y-%m-%d")
+
+
+def time_dimension(name: str, ts: float) -> str:
+    """The value of a time dimension (``datetimeHour``, ``date``…) for an event at ``ts``."""
+    start = truncate(ts, TIME_DIMENSIONS[name])
+    return format_date(start) if name == "date" else format_time(start)
+
+
+def parse_time(value: object) -> float:
+    """Parse a ``Time`` (RFC 3339) or ``Date`` (``YYYY-MM-DD``) value to epoch seconds.
+
+    Raises ``ValueError`` for anything else, including numbers.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"invalid time {value!r}")
+    text = value.strip()
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
