@@ -56,7 +56,8 @@ def _fix_dns_request_required(spec: dict[str, Any]) -> str:
     }
     changed = 0
     for name, schema in spec["components"]["schemas"].items():
-        if not name.startswith("dns-records_") or not name.endswith("Record"):
+        # ``dns-records_dns-record`` (the oneOf every body uses) repeats the required list.
+        if not name.startswith("dns-records_") or not name.lower().endswith("record"):
             continue
         for part in [schema, *schema.get("allOf", [])]:
             req = part.get("required")
@@ -153,12 +154,105 @@ def _fix_d1_nullable_results(spec: dict[str, Any]) -> str:
     return "d1: nullable result in the common envelope and nullable raw-row cells"
 
 
+def _fix_dns_delete_body(spec: dict[str, Any]) -> str:
+    """``DELETE /dns_records/{id}`` declares a *required* JSON body with no schema.
+
+    Cloudflare's SDK (5.9.0 ``records.delete``) and clients in the wild send no body, and the
+    API accepts that; a body cannot be required of a DELETE that takes no fields.
+    """
+    op = spec["paths"]["/zones/{zone_id}/dns_records/{dns_record_id}"]["delete"]
+    op["requestBody"]["required"] = False
+    return "DELETE dns_records/{id}: request body optional"
+
+
+def _fix_dns_batch_items(spec: dict[str, Any]) -> str:
+    """The derived batch schema types ``patches``/``puts`` items as *response* records.
+
+    Those require ``id``, ``created_on``, ``meta``, ``modified_on``, ``proxiable`` — fields no
+    client sends. SDK 5.9.0 (``batch_patch_param.py``, ``batch_put_param.py``) types each item
+    as the record's ``*RecordParam`` plus a required ``id``: use that.
+    """
+    schemas = spec["components"]["schemas"]
+    prefix = "sdk_dns_records_Records_batch__"
+    props = spec["paths"]["/zones/{zone_id}/dns_records/batch"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["properties"]
+    changed = 0
+    for op in ("patches", "puts"):
+        items = []
+        for ref in props[op]["items"]["anyOf"]:
+            record = ref["$ref"].rsplit("/", 1)[1].removeprefix(prefix)
+            param = (
+                "PostDNSRecordsOpenpgpkeyRecord"
+                if record == "OpenpgpkeyRecord"
+                else record + "Param"
+            )
+            assert prefix + param in schemas, param
+            items.append(
+                {
+                    "allOf": [
+                        {"$ref": f"#/components/schemas/{prefix}{param}"},
+                        {
+                            "type": "object",
+                            "required": ["id"],
+                            "properties": {"id": {"type": "string"}},
+                        },
+                    ]
+                }
+            )
+            changed += 1
+        props[op]["items"] = {"anyOf": items}
+    return f"dns batch: {changed} patch/put item schemas are record params with an id"
+
+
+def _fix_dns_nullable_comment(spec: dict[str, Any]) -> str:
+    """The API answers ``"comment": null`` for records without a comment.
+
+    Real responses show it (e.g. a 2023 list response quoted in joshuaavalon/docker-cloudflare
+    #76) and SDK 5.9.0 types ``comment: Optional[str]``; the 2024 schema says plain string.
+    """
+    spec["components"]["schemas"]["dns-records_comment"]["nullable"] = True
+    return "dns-records_comment: nullable"
+
+
+def _fix_audit_logs_one_of(spec: dict[str, Any]) -> str:
+    """v1 audit logs answer ``oneOf [collection, api-response-common]``.
+
+    Every successful list matches both (neither forbids the other's fields), so ``oneOf``
+    rejects all of them, even the schema's own example: the intent is ``anyOf``.
+    """
+    schema = spec["components"]["schemas"]["aaa_audit_logs_response_collection"]
+    schema["anyOf"] = schema.pop("oneOf")
+    return "aaa_audit_logs_response_collection: oneOf -> anyOf"
+
+
+def _fix_graphql_error_statuses(spec: dict[str, Any]) -> str:
+    """``POST /graphql`` (a manual entry of the subset) describes only HTTP 200.
+
+    Cloudflare's GraphQL docs (``analytics/graphql-api/errors.mdx``) list HTTP 400 for parse
+    errors, unknown fields and dataset limits, 401/403 for authentication and authorization
+    and 429 when the query budget is spent, each with the same ``{data, errors}`` body. Describe
+    4XX answers with the body schema of the 200.
+    """
+    op = spec["paths"]["/graphql"]["post"]
+    op["responses"]["4XX"] = {
+        "description": "GraphQL error response",
+        "content": copy.deepcopy(op["responses"]["200"]["content"]),
+    }
+    return "graphql: 4XX answers described with the {data, errors} body"
+
+
 FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
     _fix_dns_request_required,
     _fix_unsatisfiable_failures,
     _fix_read_only_parameters,
     _fix_kv_value_bodies,
     _fix_d1_nullable_results,
+    _fix_dns_delete_body,
+    _fix_dns_batch_items,
+    _fix_dns_nullable_comment,
+    _fix_audit_logs_one_of,
+    _fix_graphql_error_statuses,
 )
 
 
