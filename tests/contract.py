@@ -242,6 +242,24 @@ def _fix_graphql_error_statuses(spec: dict[str, Any]) -> str:
     return "graphql: 4XX answers described with the {data, errors} body"
 
 
+def _fix_security_all_schemes_anded(spec: dict[str, Any]) -> str:
+    """Some operations list ``{api_email, api_key, api_token}`` as ONE security requirement.
+
+    In OpenAPI that demands all three at once, which no client sends: a token alone is how
+    the SDK and wrangler call load balancing and R2 event notifications. The intent is the
+    alternatives the rest of the schema lists: ``api_token`` or ``api_email`` + ``api_key``.
+    """
+    changed = 0
+    for item in spec["paths"].values():
+        for op in item.values():
+            if isinstance(op, dict) and op.get("security") == [
+                {"api_email": [], "api_key": [], "api_token": []}
+            ]:
+                op["security"] = [{"api_token": []}, {"api_email": [], "api_key": []}]
+                changed += 1
+    return f"security: token OR email+key instead of all three in {changed} operations"
+
+
 FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
     _fix_dns_request_required,
     _fix_unsatisfiable_failures,
@@ -253,6 +271,7 @@ FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
     _fix_dns_nullable_comment,
     _fix_audit_logs_one_of,
     _fix_graphql_error_statuses,
+    _fix_security_all_schemes_anded,
 )
 
 
