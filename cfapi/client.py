@@ -10,11 +10,20 @@ from typing import Any
 import aiohttp
 
 from cfapi.accounts import AccountsApi
+from cfapi.audit import AuditApi
 from cfapi.budget import RequestBudget
 from cfapi.credentials import Credentials
+from cfapi.d1 import D1Api
+from cfapi.dns import DnsApi
 from cfapi.envelope import Envelope
+from cfapi.graphql import GraphqlApi
+from cfapi.kv import KvApi
+from cfapi.lb import LoadBalancingApi
+from cfapi.pages import PagesApi
+from cfapi.r2 import R2Api
 from cfapi.retry import RetryPolicy, RetryStats
 from cfapi.transport import Params, RawResponse, Timeouts, Transport
+from cfapi.workers import WorkersApi
 from cfapi.zones import ZonesApi
 
 
@@ -50,6 +59,15 @@ class CloudflareClient:
         )
         self.accounts = AccountsApi(self.transport)
         self.zones = ZonesApi(self.transport)
+        self.dns = DnsApi(self.transport)
+        self.workers = WorkersApi(self.transport)
+        self.pages = PagesApi(self.transport)
+        self.kv = KvApi(self.transport)
+        self.r2 = R2Api(self.transport)
+        self.d1 = D1Api(self.transport)
+        self.lb = LoadBalancingApi(self.transport)
+        self.audit = AuditApi(self.transport)
+        self.graphql = GraphqlApi(self.transport)
 
     def __repr__(self) -> str:
         t = self.transport

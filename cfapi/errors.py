@@ -200,6 +200,10 @@ class GraphqlError(CloudflareError):
         return f"{where}: {detail}" if where else detail
 
 
+class JobFailed(CloudflareError):
+    """A long-running job (D1 export or import) reported an error or did not finish in time."""
+
+
 class TailError(CloudflareError):
     """The Tail WebSocket could not be opened or kept alive."""
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json as jsonlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import aiohttp
 
 from cfapi.envelope import Envelope
 from cfapi.models import CfModel
@@ -12,7 +16,37 @@ from cfapi.transport import Params, Transport, segment
 
 M = TypeVar("M", bound=CfModel)
 
-__all__ = ["Service", "segment"]
+__all__ = ["Part", "Service", "json_part", "multipart", "segment"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart/form-data body."""
+
+    name: str
+    value: bytes | str
+    filename: str | None = None
+    content_type: str | None = None
+
+
+def json_part(name: str, value: Any) -> Part:
+    """A part holding JSON (Workers ``metadata``, ``settings``)."""
+    return Part(name, jsonlib.dumps(value), filename=None, content_type="application/json")
+
+
+def multipart(parts: Sequence[Part]) -> Callable[[], aiohttp.FormData]:
+    """A factory of the form (a FormData can be sent only once; retries need a fresh one)."""
+    frozen = tuple(parts)
+
+    def build() -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        for part in frozen:
+            form.add_field(
+                part.name, part.value, filename=part.filename, content_type=part.content_type
+            )
+        return form
+
+    return build
 
 
 class Service:

@@ -193,7 +193,11 @@ class Transport:
         timeouts: Timeouts | None = None,
         deadline_s: float | None = None,
     ) -> RawResponse:
-        """Send an API request (``path`` relative to the base, segments already encoded)."""
+        """Send an API request (``path`` relative to the base, segments already encoded).
+
+        ``data`` may be a zero-argument factory (e.g. of an ``aiohttp.FormData``), called once
+        per attempt, so a multipart body can be retried.
+        """
         method = method.upper()
         merged = self._auth_headers if not headers else {**self._auth_headers, **headers}
         call = _Call(
@@ -296,7 +300,8 @@ class Transport:
                 call.url,
                 params=call.params,
                 json=call.json,
-                data=call.data,
+                # A multipart form can be sent once only: services pass a factory instead.
+                data=call.data() if callable(call.data) else call.data,
                 headers=call.headers,
                 timeout=call.timeout,
             ) as resp:
