@@ -54,6 +54,8 @@ log = structlog.get_logger("cfsim")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Path parameters that name one resource; faults can target any of them by id or name.
+# Load-balancer pools are left out on purpose: a fault on a pool makes its origins report
+# unhealthy (cfsim.services.lb), it does not take the pool's own API down.
 RESOURCE_PARAMS = (
     "zone_id",
     "script_name",
@@ -61,7 +63,6 @@ RESOURCE_PARAMS = (
     "namespace_id",
     "bucket_name",
     "database_id",
-    "pool_id",
 )
 
 _SERVICE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
