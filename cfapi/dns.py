@@ -107,10 +107,14 @@ class DnsApi(Service):
         path = f"{self._base(zone_id)}/{segment(record_id)}"
         return await self._result("PUT", path, DnsRecord, json=dict(record))
 
-    async def patch(self, zone_id: str, record_id: str, **fields: Any) -> DnsRecord:
-        """Change some fields of a record (PATCH)."""
+    async def patch(self, zone_id: str, record_id: str, fields: Mapping[str, Any]) -> DnsRecord:
+        """Change some fields of a record (PATCH).
+
+        The official schema types a PATCH body like a whole record (``type``, ``name`` and
+        ``content`` required), so send those along with the fields that change.
+        """
         path = f"{self._base(zone_id)}/{segment(record_id)}"
-        return await self._result("PATCH", path, DnsRecord, json=fields)
+        return await self._result("PATCH", path, DnsRecord, json=dict(fields))
 
     async def delete(self, zone_id: str, record_id: str) -> Deleted:
         """Delete a record."""
@@ -128,7 +132,9 @@ class DnsApi(Service):
     ) -> DnsBatchResult:
         """Apply deletes, patches, puts and posts in one transaction (in that order).
 
-        Patches and puts carry the record ``id``; deletes are record ids.
+        Patches and puts carry the record ``id``; deletes are record ids. The schema types a
+        patch item like a record (``name``, ``ttl``, ``type`` required): :func:`record_body`
+        plus ``id`` builds one.
         """
         body: dict[str, Any] = {}
         if deletes:
