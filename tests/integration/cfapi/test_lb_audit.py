@@ -41,7 +41,7 @@ async def test_health_checks(client: CloudflareClient) -> None:
     created = await client.lb.create_healthcheck(
         zone_id, {"name": "www-origin", "address": "www.spacevision.app", "type": "HTTPS"}
     )
-    names = [c.name async for c in client.lb.healthchecks(zone_id, per_page=5)]
+    names = [c.name or "" async for c in client.lb.healthchecks(zone_id, per_page=5)]
     fetched = await client.lb.healthcheck(zone_id, created.id)
     assert (sorted(names), fetched.address) == (["api-origin", "www-origin"], "www.spacevision.app")
     assert fetched.status in {"unknown", "healthy", "unhealthy", "suspended"}
