@@ -18,7 +18,8 @@ from cfsim.ratelimit import RateLimiter
 GRAPHQL_QUERIES_PER_WINDOW = 300
 GRAPHQL_WINDOW_S = 300.0
 
-Kind = Literal["workers", "pages", "kv", "r2", "d1"]
+# ``lb``: requests through a load balancer (subject: its name), for loadBalancingRequests.
+Kind = Literal["workers", "pages", "kv", "r2", "d1", "lb"]
 
 
 @dataclass(frozen=True)

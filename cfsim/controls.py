@@ -30,7 +30,7 @@ class TrafficBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["workers", "pages", "kv", "r2", "d1"]
+    kind: Literal["workers", "pages", "kv", "r2", "d1", "lb"]
     subject: str = Field(min_length=1)
     rps: float = Field(ge=0, le=100_000)
     error_ratio: float = Field(default=0.0, ge=0, le=1)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cfsim.analytics import BackgroundTraffic, Sample
-from cfsim.graphql_model import DimValue, Record, truncate
+from cfsim.graphql_model import SPREAD_MAX, SPREAD_MEAN, DimValue, Record, slices
 
 DimType = Literal["string", "int"]
 Scope = Literal["account", "zone"]
@@ -34,25 +34,7 @@ LEVELS: Mapping[str, float] = {
     "P999": 0.999,
 }
 
-# Shape of synthetic latency: (multiplier of the configured typical value, share of events).
-# The median is the configured value, P75 1.25x, P90 1.6x, P99 3x, P999 4.5x — a long tail
-# like real request timings.
-BACKGROUND_SHAPE: tuple[tuple[float, float], ...] = (
-    (0.55, 0.10),
-    (0.75, 0.20),
-    (1.0, 0.25),
-    (1.25, 0.20),
-    (1.6, 0.15),
-    (2.2, 0.08),
-    (3.0, 0.015),
-    (4.5, 0.004),
-    (7.0, 0.001),
-)
-_SHAPE_MEAN = sum(m * w for m, w in BACKGROUND_SHAPE)
-_SHAPE_MAX = max(m for m, _ in BACKGROUND_SHAPE)
-
 WORKER_MEMORY_GB = 0.125  # duration (GB-s) = wall seconds x 128 MB [I]
-SLICE_S = 60  # background traffic is synthesised per minute
 
 # Invocation statuses of Workers analytics (docs: workers/observability/metrics-and-analytics).
 WORKER_STATUSES = frozenset(
@@ -318,11 +300,15 @@ def r2_action_status(sample: Sample) -> str:
     return "success"
 
 
-def _point(value: float) -> dict[float, float]:
-    return {value: 1.0}
+Wanted = frozenset[str]
 
 
-def _invocation(sample: Sample) -> list[Record]:
+def _dists(wanted: Wanted, measures: Mapping[str, float]) -> dict[str, dict[float, float]]:
+    """Distributions of the measures a query asks quantiles of (the others cost nothing)."""
+    return {name: {value: 1.0} for name, value in measures.items() if name in wanted}
+
+
+def _invocation(sample: Sample, wanted: Wanted) -> list[Record]:
     status = worker_status(sample.status)
     failed = status not in {"success", "clientDisconnected"}
     cpu_us = round(sample.cpu_ms * 1000)
@@ -346,23 +332,23 @@ def _invocation(sample: Sample) -> list[Record]:
                 **measures,
             },
             maxes=dict(measures),
-            dists={name: _point(value) for name, value in measures.items()},
+            dists=_dists(wanted, measures),
         )
     ]
 
 
-def _kv_operation(sample: Sample) -> list[Record]:
+def _kv_operation(sample: Sample, wanted: Wanted) -> list[Record]:
     return [
         Record(
             ts=sample.ts,
             dims={"namespaceId": sample.subject, "actionType": sample.action or "read"},
             sums={"requests": 1.0, "objectBytes": float(sample.bytes)},
-            dists={"latencyMs": _point(sample.duration_ms)},
+            dists=_dists(wanted, {"latencyMs": sample.duration_ms}),
         )
     ]
 
 
-def _r2_operation(sample: Sample) -> list[Record]:
+def _r2_operation(sample: Sample, wanted: Wanted) -> list[Record]:
     return [
         Record(
             ts=sample.ts,
@@ -388,7 +374,7 @@ def is_write(sample: Sample) -> bool:
     return sample.action == "write" or sample.rows_written > 0
 
 
-def _d1_batch(sample: Sample) -> list[Record]:
+def _d1_batch(sample: Sample, wanted: Wanted) -> list[Record]:
     write = is_write(sample)
     return [
         Record(
@@ -402,12 +388,12 @@ def _d1_batch(sample: Sample) -> list[Record]:
                 "queryBatchResponseBytes": float(sample.bytes),
                 "queryBatchTimeMs": sample.duration_ms,
             },
-            dists={"queryBatchTimeMs": _point(sample.duration_ms)},
+            dists=_dists(wanted, {"queryBatchTimeMs": sample.duration_ms}),
         )
     ]
 
 
-def _d1_query(sample: Sample) -> list[Record]:
+def _d1_query(sample: Sample, wanted: Wanted) -> list[Record]:
     return [
         Record(
             ts=sample.ts,
@@ -417,12 +403,13 @@ def _d1_query(sample: Sample) -> list[Record]:
                 "rowsRead": float(sample.rows_read),
                 "rowsWritten": float(sample.rows_written),
             },
-            dists={"queryDurationMs": _point(sample.duration_ms)},
+            dists=_dists(wanted, {"queryDurationMs": sample.duration_ms}),
         )
     ]
 
 
-SAMPLE_BUILDERS: Mapping[str, Callable[[Sample], list[Record]]] = {
+# Per dataset: (sample, measures whose quantiles are wanted) -> records.
+SAMPLE_BUILDERS: Mapping[str, Callable[[Sample, Wanted], list[Record]]] = {
     "workersInvocationsAdaptive": _invocation,
     "pagesFunctionsInvocationsAdaptiveGroups": _invocation,
     "kvOperationsAdaptiveGroups": _kv_operation,
@@ -450,10 +437,6 @@ def errors_between(traffic: BackgroundTraffic, start: float, end: float) -> int:
     return int(last * traffic.error_ratio) - int(first * traffic.error_ratio)
 
 
-def _shape(typical: float, count: float, scale: float = 1.0) -> dict[float, float]:
-    return {round(typical * m * scale, 6): count * w for m, w in BACKGROUND_SHAPE if count * w > 0}
-
-
 def _bundle(
     ts: float, dims: dict[str, DimValue], count: int, typical: Mapping[str, float]
 ) -> Record:
@@ -462,9 +445,9 @@ def _bundle(
         ts=ts,
         dims=dims,
         count=float(count),
-        sums={name: value * _SHAPE_MEAN * count for name, value in typical.items()},
-        maxes={name: value * _SHAPE_MAX for name, value in typical.items()},
-        dists={name: _shape(value, count) for name, value in typical.items()},
+        sums={name: value * SPREAD_MEAN * count for name, value in typical.items()},
+        maxes={name: value * SPREAD_MAX for name, value in typical.items()},
+        spread={name: {value: float(count)} for name, value in typical.items()},
     )
 
 
@@ -553,26 +536,22 @@ BACKGROUND_QUERY = "SELECT 1 -- cfsim background traffic"
 
 
 def background_records(
-    dataset: str, traffic: BackgroundTraffic, start: float, end: float
+    dataset: str, traffic: BackgroundTraffic, start: float, end: float, width: int | None
 ) -> list[Record]:
-    """Synthesise ``traffic`` over ``[start, end)`` as per-minute bundles of events.
+    """Synthesise ``traffic`` over ``[start, end)`` as bundles of events, one per slice.
 
-    Each bundle is stamped with the start of its (clipped) minute, so grouping by any
-    time dimension of a minute or coarser is exact; ``datetime`` groups show one row per
-    minute, like sampled adaptive data.
+    Slices are ``width`` seconds (see :func:`~cfsim.graphql_model.slices`), each bundle
+    stamped with the start of its clipped slice, so grouping by any time dimension at least
+    ``width`` wide is exact; ``datetime`` groups show one row per minute, like sampled data.
     """
     records: list[Record] = []
     if dataset not in SAMPLE_BUILDERS:
         return records
-    slice_start = truncate(start, SLICE_S)
-    while slice_start < end:
-        lo = max(slice_start, start)
-        hi = min(slice_start + SLICE_S, end)
+    for lo, hi in slices(start, end, width):
         total = events_between(traffic.rps, lo, hi)
         if total:
             errors = min(total, errors_between(traffic, lo, hi))
             records.extend(_background_slice(dataset, traffic, lo, total, errors))
-        slice_start += SLICE_S
     return records
 
 

@@ -52,12 +52,15 @@ from cfsim.graphql_datasets import (
     storage_record,
 )
 from cfsim.graphql_filters import (
+    Filter,
     QueryError,
     compile_filter,
     matches,
     time_bounds,
+    unbounded_time_fields,
 )
 from cfsim.graphql_model import (
+    MIN_SLICE_S,
     RETENTION_S,
     TIME_DIMENSIONS,
     DimValue,
@@ -70,16 +73,17 @@ MAX_LIMIT = 10_000
 MAX_ZONES = 10
 MAX_ACCOUNTS = 1
 
-# Zone-scoped rows are synthesised for a window by whoever knows the zone's resources.
-ZoneSource = Callable[[str, float, float], list[Record]]
+# Zone-scoped rows are synthesised for a window by whoever knows the zone's resources:
+# (zone_id, start, end, slice width or None) -> records.
+ZoneSource = Callable[[str, float, float, int | None], list[Record]]
 
 
 @dataclass(frozen=True)
 class AnalyticsSnapshot:
     """Everything a query may read, captured at one instant.
 
-    ``zone_sources`` maps a zone-scoped dataset to a function ``(zone_id, start, end)``
-    returning that zone's records in the window.
+    ``zone_sources`` maps a zone-scoped dataset to a function ``(zone_id, start, end,
+    width)`` returning that zone's records in the window, cut in ``width``-second slices.
     """
 
     now: float
@@ -394,15 +398,26 @@ def _resolve_dataset(
     if lo is not None and lo < now - RETENTION_S:
         raise QueryError(f"cannot request data older than {RETENTION_S}s", path)
     start = lo if lo is not None else now - RETENTION_S
+    group_dims = list(dict.fromkeys([*selection.dimension_names(), *_order_dims(orders)]))
+    width = _slice_width(group_dims, flt)
+    quantiles = [*selection.quantile_names(), *(o.name for o in orders if o.kind == "quantiles")]
+    wanted = frozenset(spec.quantiles[name].source for name in quantiles)
     records = [
         r
-        for r in _records(ctx.snapshot, spec, tag, start, hi)
+        for r in _records(ctx.snapshot, spec, tag, start, hi, width, wanted)
         if start <= r.ts and (hi is None or r.ts < hi) and matches(flt, r)
     ]
-    group_dims = list(dict.fromkeys([*selection.dimension_names(), *_order_dims(orders)]))
     groups = _group(records, group_dims)
     _sort(groups, orders, spec)
     return [selection.render(g) for g in groups[:limit]]
+
+
+def _slice_width(group_dims: Sequence[str], flt: Filter) -> int | None:
+    """How finely synthetic traffic must be cut: the finest time field grouped or compared."""
+    names = [d for d in group_dims if d in TIME_DIMENSIONS] + sorted(unbounded_time_fields(flt))
+    if not names:
+        return None
+    return max(MIN_SLICE_S, min(TIME_DIMENSIONS[n] for n in names))
 
 
 def _order_dims(orders: Sequence[_Order]) -> list[str]:
@@ -410,12 +425,18 @@ def _order_dims(orders: Sequence[_Order]) -> list[str]:
 
 
 def _records(
-    snapshot: AnalyticsSnapshot, spec: DatasetSpec, tag: str, start: float, hi: float | None
+    snapshot: AnalyticsSnapshot,
+    spec: DatasetSpec,
+    tag: str,
+    start: float,
+    hi: float | None,
+    width: int | None,
+    wanted: frozenset[str],
 ) -> list[Record]:
     end = min(hi, snapshot.now) if hi is not None else snapshot.now
     if spec.scope == "zone":
         source = snapshot.zone_sources.get(spec.name)
-        return source(tag, start, end) if source is not None else []
+        return source(tag, start, end, width) if source is not None else []
     if spec.storage:
         # Storage datasets report current usage, read once at the end of the window.
         at = end - 1 if hi is not None and hi <= snapshot.now else snapshot.now
@@ -423,10 +444,15 @@ def _records(
             return []
         return [storage_record(at, spec, r) for r in snapshot.storage.get(spec.name, ())]
     build = SAMPLE_BUILDERS[spec.name]
-    records = [rec for s in snapshot.samples if s.kind == spec.kind for rec in build(s)]
+    records = [
+        rec
+        for s in snapshot.samples
+        if s.kind == spec.kind and start <= s.ts and (hi is None or s.ts < hi)
+        for rec in build(s, wanted)
+    ]
     for traffic in snapshot.background:
         if traffic.kind == spec.kind:
-            records.extend(background_records(spec.name, traffic, start, end))
+            records.extend(background_records(spec.name, traffic, start, end, width))
     return records
 
 
@@ -499,6 +525,9 @@ class _Selection:
 
     spec: DatasetSpec
     parts: list[tuple[str, str, list[tuple[str, str]]]] = field(default_factory=list)
+
+    def quantile_names(self) -> list[str]:
+        return [name for _, kind, fields in self.parts if kind == "quantiles" for _, name in fields]
 
     def dimension_names(self) -> list[str]:
         return [

@@ -189,3 +189,25 @@ def _required(flt: Filter) -> list[Condition]:
     if not flt.all_of and len(flt.parts) != 1:
         return []
     return [cond for part in flt.parts for cond in _required(part)]
+
+
+_BOUND_OPS = frozenset({"geq", "gt", "leq", "lt", "eq"})
+
+
+def unbounded_time_fields(flt: Filter) -> set[str]:
+    """Time fields compared in ways :func:`time_bounds` cannot turn into the window.
+
+    Rows must then be cut at least as fine as those fields for the comparison to hold.
+    """
+    required = {id(c) for c in _required(flt)}
+    return {
+        c.field
+        for c in _conditions(flt)
+        if c.field in TIME_DIMENSIONS and (id(c) not in required or c.op not in _BOUND_OPS)
+    }
+
+
+def _conditions(flt: Filter) -> list[Condition]:
+    if isinstance(flt, Condition):
+        return [flt]
+    return [cond for part in flt.parts for cond in _conditions(part)]

@@ -28,13 +28,35 @@ TIME_DIMENSIONS: Mapping[str, int] = {
 # Cloudflare keeps analytics for 31 days and refuses to look further back.
 RETENTION_S = 2_678_400
 
+# Synthetic traffic is never cut finer than a minute (adaptive data is sampled anyway).
+MIN_SLICE_S = 60
+
+# How synthetic timings spread around their typical value: (multiplier, share of events).
+# The median is the typical value, P75 1.25x, P90 1.6x, P99 3x, P999 4.5x — a long tail
+# like real request timings.
+SPREAD: tuple[tuple[float, float], ...] = (
+    (0.55, 0.10),
+    (0.75, 0.20),
+    (1.0, 0.25),
+    (1.25, 0.20),
+    (1.6, 0.15),
+    (2.2, 0.08),
+    (3.0, 0.015),
+    (4.5, 0.004),
+    (7.0, 0.001),
+)
+SPREAD_MEAN = sum(m * w for m, w in SPREAD)
+SPREAD_MAX = max(m for m, _ in SPREAD)
+
 
 @dataclass
 class Record:
     """One event, or ``count`` identical events, of a dataset.
 
     ``dists`` maps a measure (``cpuTime``, ``latencyMs``…) to a weighted distribution
-    ``{value: weight}``, so quantiles can be computed after any grouping.
+    ``{value: weight}``, so quantiles can be computed after any grouping; ``spread`` holds
+    synthetic events compactly as ``{typical value: events}``, each spreading per
+    :data:`SPREAD` when a quantile is asked for.
     """
 
     ts: float
@@ -43,6 +65,7 @@ class Record:
     sums: dict[str, float] = field(default_factory=dict)
     maxes: dict[str, float] = field(default_factory=dict)
     dists: dict[str, dict[float, float]] = field(default_factory=dict)
+    spread: dict[str, dict[float, float]] = field(default_factory=dict)
     zone: str | None = None
 
 
@@ -56,6 +79,7 @@ class Group:
     sums: dict[str, float] = field(default_factory=dict)
     maxes: dict[str, float] = field(default_factory=dict)
     dists: dict[str, dict[float, float]] = field(default_factory=dict)
+    spread: dict[str, dict[float, float]] = field(default_factory=dict)
 
     def add(self, record: Record) -> None:
         """Merge one record into the group."""
@@ -64,10 +88,11 @@ class Group:
             self.sums[name] = self.sums.get(name, 0.0) + value
         for name, value in record.maxes.items():
             self.maxes[name] = max(self.maxes.get(name, value), value)
-        for name, dist in record.dists.items():
-            target = self.dists.setdefault(name, {})
-            for value, weight in dist.items():
-                target[value] = target.get(value, 0.0) + weight
+        for mine, theirs in ((self.dists, record.dists), (self.spread, record.spread)):
+            for name, dist in theirs.items():
+                target = mine.setdefault(name, {})
+                for value, weight in dist.items():
+                    target[value] = target.get(value, 0.0) + weight
 
     def avg(self, source: str) -> float:
         """The mean of a summed measure over the group's events."""
@@ -75,7 +100,12 @@ class Group:
 
     def quantile(self, source: str, q: float) -> float:
         """The ``q`` quantile (nearest rank on weights) of a measure; 0 without data."""
-        return quantile(self.dists.get(source, {}), q)
+        dist = dict(self.dists.get(source, {}))
+        for typical, events in self.spread.get(source, {}).items():
+            for multiplier, share in SPREAD:
+                value = round(typical * multiplier, 6)
+                dist[value] = dist.get(value, 0.0) + events * share
+        return quantile(dist, q)
 
 
 def quantile(dist: Mapping[float, float], q: float) -> float:
@@ -96,6 +126,24 @@ def quantile(dist: Mapping[float, float], q: float) -> float:
 def truncate(ts: float, width: int) -> float:
     """Truncate an epoch timestamp to a multiple of ``width`` seconds (UTC)."""
     return float(int(ts // width) * width)
+
+
+def slices(start: float, end: float, width: int | None) -> list[tuple[float, float]]:
+    """Split ``[start, end)`` into pieces aligned on multiples of ``width`` seconds.
+
+    ``None`` keeps the window whole: a query that groups by no time dimension needs no
+    finer pieces, which keeps a month of synthetic traffic cheap.
+    """
+    if end <= start:
+        return []
+    if width is None:
+        return [(start, end)]
+    pieces = []
+    lo = truncate(start, width)
+    while lo < end:
+        pieces.append((max(lo, start), min(lo + width, end)))
+        lo += width
+    return pieces
 
 
 def format_time(ts: float) -> str:

@@ -371,7 +371,7 @@ def test_zone_dataset_reads_its_zone_source() -> None:
     """Zone-scoped datasets ask the zone source for the window and count its records."""
     calls: list[tuple[str, float, float]] = []
 
-    def source(zone: str, start: float, end: float) -> list[Record]:
+    def source(zone: str, start: float, end: float, width: int | None) -> list[Record]:
         calls.append((zone, start, end))
         return [Record(ts=end - 1, dims={"lbName": "lb.example.com"}, count=4, zone=zone)]
 

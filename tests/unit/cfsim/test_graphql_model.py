@@ -99,6 +99,6 @@ def test_events_between_is_additive() -> None:
 def test_background_records_are_minute_slices() -> None:
     """Background traffic is synthesised per minute, clipped to the window."""
     traffic = BackgroundTraffic("workers", "bg", rps=1.0)
-    records = background_records("workersInvocationsAdaptive", traffic, T0, T0 + 130)
+    records = background_records("workersInvocationsAdaptive", traffic, T0, T0 + 130, 60)
     expected = [(T0, 40.0), (T0 + 40, 60.0), (T0 + 100, 30.0)]
     assert expected == [(r.ts, r.count) for r in records]
