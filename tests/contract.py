@@ -260,6 +260,159 @@ def _fix_security_all_schemes_anded(spec: dict[str, Any]) -> str:
     return f"security: token OR email+key instead of all three in {changed} operations"
 
 
+_WORKERS = "/accounts/{account_id}/workers/scripts/{script_name}"
+_PAGES_DEPLOYMENT = (
+    "/accounts/{account_id}/pages/projects/{project_name}/deployments/{deployment_id}"
+)
+
+
+def _fix_workers_download_media_types(spec: dict[str, Any]) -> str:
+    """Script downloads declare the media types ``undefined`` and ``string``, which no body has.
+
+    ``GET …/scripts/{name}`` answers the raw script (SDK 5.9.0 sends ``Accept:
+    application/javascript`` and returns ``str``: "the original script content, not JSON
+    encoded"); ``GET …/content/v2`` answers the modules as a form (wrangler's ``init
+    --from-dash`` parses it as FormData). Key the 200 schemas by those media types; errors
+    are the usual JSON failure envelope (the 4XX entries are keyed ``undefined`` or describe
+    the *success* envelope).
+    """
+    failure = {"$ref": "#/components/schemas/workers_api-response-common-failure"}
+    for path, types in (
+        (_WORKERS, ("application/javascript", "text/javascript", "multipart/form-data")),
+        (_WORKERS + "/content/v2", ("multipart/form-data", "application/javascript")),
+    ):
+        responses = spec["paths"][path]["get"]["responses"]
+        schema = next(iter(responses["200"]["content"].values())).get("schema", {})
+        responses["200"]["content"] = {t: {"schema": copy.deepcopy(schema)} for t in types}
+        responses["4XX"]["content"] = {"application/json": {"schema": failure}}
+    return "workers script downloads: real media types, JSON failure envelope for 4XX"
+
+
+def _fix_workers_upload_one_of(spec: dict[str, Any]) -> str:
+    """The multipart upload is ``oneOf [module upload, {message}]`` with nothing required.
+
+    Every form matches both branches, so ``oneOf`` refuses all uploads; and a multipart
+    ``oneOf`` cannot be told apart before its JSON parts are decoded, so openapi-core decodes
+    no part at all. The second branch is the legacy rollback body, "only parsed when query
+    param rollback_to is present" (its own description): describe the form as one object with
+    the module parts, ``metadata`` and the optional ``message``.
+    """
+    media = spec["components"]["requestBodies"]["workers_script_upload"]["content"]
+    form = media["multipart/form-data"]["schema"]
+    upload, rollback = form.pop("oneOf")
+    form.update(type="object", properties={**upload["properties"], **rollback["properties"]})
+    return "workers upload: oneOf of two forms merged into one form"
+
+
+def _fix_workers_success_only_errors(spec: dict[str, Any]) -> str:
+    """Some Workers 4XX responses are the *success* envelope (``success: enum [true]``).
+
+    Both ``settings`` operations describe their errors with ``workers_api-response-common``,
+    which no error can match: use the failure envelope.
+    """
+    changed = 0
+    for op in spec["paths"][_WORKERS + "/settings"].values():
+        media = op["responses"]["4XX"]["content"]["application/json"]
+        if media["schema"] == {"$ref": "#/components/schemas/workers_api-response-common"}:
+            media["schema"] = {"$ref": "#/components/schemas/workers_api-response-common-failure"}
+            changed += 1
+    return f"workers 4XX: failure envelope instead of the success one in {changed} operations"
+
+
+def _fix_workers_pages_delete_bodies(spec: dict[str, Any]) -> str:
+    """Workers and Pages DELETEs declare a *required* JSON body with no schema.
+
+    SDK 5.9.0 sends no body on ``scripts.delete``, ``tail.delete`` and Pages
+    ``deployments.delete`` (and wrangler's ``deleteTail`` neither): the body is optional.
+    """
+    changed = 0
+    for path, item in spec["paths"].items():
+        op = item.get("delete")
+        if ("/workers/" in path or "/pages/" in path) and op and "requestBody" in op:
+            op["requestBody"]["required"] = False
+            changed += 1
+    return f"workers/pages DELETE: request body optional in {changed} operations"
+
+
+def _fix_workers_tails_list(spec: dict[str, Any]) -> str:
+    """``GET …/tails`` ("List Tails") reuses the single-tail response: ``result`` an object.
+
+    The endpoint lists the Worker's tails: Cloudflare's own Rust client (cloudflare-rs
+    ``workers::tail::List``) decodes ``JsonResponse<Vec<Tail>>``. Type ``result`` as an array
+    of ``{id, url, expires_at}``.
+    """
+    tail = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "url": {}, "expires_at": {}},
+    }
+    response = spec["paths"][_WORKERS + "/tails"]["get"]["responses"]["200"]
+    response["content"]["application/json"]["schema"] = {
+        "allOf": [
+            {"$ref": "#/components/schemas/workers_api-response-common"},
+            {"properties": {"result": {"type": "array", "items": tail}}},
+        ]
+    }
+    return "workers tails list: result is an array of tails"
+
+
+def _fix_workers_deployment_delete_envelope(spec: dict[str, Any]) -> str:
+    """The derived ``DELETE …/deployments/{id}`` nests a whole envelope inside ``result``.
+
+    SDK 5.9.0 casts that call to ``DeploymentDeleteResponse`` *without* unwrapping
+    ``result`` (no ``post_parser``), so ``{errors, messages, success}`` is the body itself,
+    not its ``result``. Validate the body as the plain v4 envelope.
+    """
+    op = spec["paths"][_WORKERS + "/deployments/{deployment_id}"]["delete"]
+    op["responses"]["200"]["content"]["application/json"]["schema"] = {
+        "$ref": "#/components/schemas/cfapi_v4_envelope"
+    }
+    return "workers deployment delete: the body is the envelope"
+
+
+def _fix_pages_deployment_ids(spec: dict[str, Any]) -> str:
+    """Pages ``deployment_id`` path parameters reuse the 32-character ``pages_identifier``.
+
+    Pages deployment ids are UUIDs, 36 characters with hyphens (SDK 5.9.0: "UUID of the Pages
+    deployment"; the schema's own example id has hyphens), so every real id would be refused.
+    """
+    changed = 0
+    for path, item in spec["paths"].items():
+        if "/pages/" not in path:
+            continue
+        for op in item.values():
+            for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                if param.get("name") == "deployment_id":
+                    param["schema"] = {"type": "string", "maxLength": 36}
+                    changed += 1
+    return f"pages deployment_id: UUID-length parameters in {changed} places"
+
+
+def _fix_workers_binding_kinds(spec: dict[str, Any]) -> str:
+    """The 2024 binding ``oneOf`` lacks ``plain_text`` and ``secret_text``; names are readOnly.
+
+    Settings list environment variables and secrets as bindings (SDK 5.9.0
+    ``BindingWorkersBindingKindPlainText`` / ``…SecretText``), and a client must send a
+    binding's ``name`` and a KV binding's ``namespace_id`` to create it, so they cannot be
+    readOnly (openapi-core refuses any request carrying them).
+    """
+    schemas = spec["components"]["schemas"]
+    for kind in ("plain_text", "secret_text"):
+        schemas["workers_binding"]["oneOf"].append(
+            {
+                "type": "object",
+                "required": ["name", "type"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "type": {"type": "string", "enum": [kind]},
+                    "text": {"type": "string"},
+                },
+            }
+        )
+    for name in ("workers_binding_name", "workers_namespace_identifier"):
+        schemas[name].pop("readOnly", None)
+    return "workers bindings: plain_text and secret_text kinds; name and namespace_id writable"
+
+
 FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
     _fix_dns_request_required,
     _fix_unsatisfiable_failures,
@@ -272,6 +425,14 @@ FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
     _fix_audit_logs_one_of,
     _fix_graphql_error_statuses,
     _fix_security_all_schemes_anded,
+    _fix_workers_download_media_types,
+    _fix_workers_upload_one_of,
+    _fix_workers_success_only_errors,
+    _fix_workers_pages_delete_bodies,
+    _fix_workers_tails_list,
+    _fix_workers_deployment_delete_envelope,
+    _fix_pages_deployment_ids,
+    _fix_workers_binding_kinds,
 )
 
 
