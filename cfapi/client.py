@@ -22,6 +22,7 @@ from cfapi.lb import LoadBalancingApi
 from cfapi.pages import PagesApi
 from cfapi.r2 import R2Api
 from cfapi.retry import RetryPolicy, RetryStats
+from cfapi.tail import TailFactory, TailOptions
 from cfapi.transport import Params, RawResponse, Timeouts, Transport
 from cfapi.workers import WorkersApi
 from cfapi.zones import ZonesApi
@@ -46,6 +47,7 @@ class CloudflareClient:
         budget: RequestBudget | None = None,
         stats: RetryStats | None = None,
         rand: Callable[[], float] = random.random,
+        tail_options: TailOptions | None = None,
     ) -> None:
         self.transport = Transport(
             credentials if credentials is not None else Credentials.from_env(),
@@ -68,6 +70,12 @@ class CloudflareClient:
         self.lb = LoadBalancingApi(self.transport)
         self.audit = AuditApi(self.transport)
         self.graphql = GraphqlApi(self.transport)
+        self.tails = TailFactory(
+            self.workers,
+            self.pages,
+            lambda: self.transport.session,
+            tail_options or TailOptions(),
+        )
 
     def __repr__(self) -> str:
         t = self.transport

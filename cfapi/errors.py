@@ -24,6 +24,11 @@ AUTH_CODES = frozenset({9106, 6003, 6111, 6102, 6103, 9103})
 CODE_AUTHENTICATION = 10000
 # 9109 "Unauthorized to access requested resource": a valid token without the permission.
 CODE_NOT_PERMITTED = 9109
+# The 11th concurrent tail of a Worker. Cloudflare documents the limit (10) but not its error;
+# 10057 is what flarewatch's simulator answers [I]. A 429 on a tail creation without the API's
+# rate-limit codes is read as this limit too, so it never pauses the whole client.
+CODE_TOO_MANY_TAILS = 10057
+RATE_LIMIT_CODES = frozenset({971, 10000})
 
 
 @dataclass(frozen=True)
@@ -234,6 +239,13 @@ def error_for(
         "method": method,
         "path": path,
     }
+    if CODE_TOO_MANY_TAILS in codes or (
+        status == 429
+        and method == "POST"
+        and path.endswith("/tails")
+        and not codes & RATE_LIMIT_CODES
+    ):
+        return TailLimitReached("too many tails", **kwargs)
     if status == 429:
         return RateLimited("rate limited", retry_after=retry_after, **kwargs)
     if status >= 500:

@@ -349,7 +349,7 @@ class Transport:
             return RawResponse(status, headers, body)
         hint = retry_delay(headers, wall) if status == 429 or status >= 500 else None
         error = failure_from(status, body, method=call.method, path=call.path, retry_after=hint)
-        if status == 429:
+        if isinstance(error, RateLimited):
             if budget.rate_limited(call.group, hint, now):
                 log.warning(
                     "cloudflare_rate_limited",
