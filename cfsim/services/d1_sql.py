@@ -76,12 +76,13 @@ def split_statements(sql: str) -> list[str]:
     """
     statements: list[str] = []
     buffer = ""
-    for piece in sql.split(";"):
+    *pieces, tail = sql.split(";")
+    for piece in pieces:
         buffer += piece + ";"
         if sqlite3.complete_statement(buffer):
             _keep(statements, buffer)
             buffer = ""
-    _keep(statements, buffer[:-1])
+    _keep(statements, buffer + tail)
     return statements
 
 
