@@ -39,7 +39,7 @@ def multipart(parts: Sequence[Part]) -> Callable[[], aiohttp.FormData]:
     frozen = tuple(parts)
 
     def build() -> aiohttp.FormData:
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(default_to_multipart=True)
         for part in frozen:
             form.add_field(
                 part.name, part.value, filename=part.filename, content_type=part.content_type
