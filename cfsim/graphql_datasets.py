@@ -74,6 +74,7 @@ class StorageReading:
 
     subject: str
     values: Mapping[str, int]
+    storage_class: str = "Standard"
 
 
 @dataclass(frozen=True)
@@ -560,7 +561,7 @@ def storage_record(ts: float, spec: DatasetSpec, reading: StorageReading) -> Rec
     subject_dim = next(iter(spec.dimensions))
     dims: dict[str, DimValue] = {subject_dim: reading.subject}
     if "storageClass" in spec.dimensions:
-        dims["storageClass"] = "Standard"
+        dims["storageClass"] = reading.storage_class
     return Record(
         ts=ts, dims=dims, maxes={name: float(value) for name, value in reading.values.items()}
     )

@@ -72,6 +72,8 @@ def snapshot(state: SimState, now: float) -> AnalyticsSnapshot:
         background=tuple(analytics.background.values()),
         storage={
             "kvStorageAdaptiveGroups": kv_readings(state),
+            "r2StorageAdaptiveGroups": r2_readings(state),
+            "d1StorageAdaptiveGroups": d1_readings(state),
         },
         zone_sources={
             "healthCheckEventsAdaptiveGroups": partial(
@@ -91,6 +93,28 @@ def kv_readings(state: SimState) -> list[StorageReading]:
         size, keys = state.kv.usage(state, namespace_id)
         readings.append(StorageReading(namespace_id, {"byteCount": size, "keyCount": keys}))
     return readings
+
+
+def r2_readings(state: SimState) -> list[StorageReading]:
+    """Objects and bytes of every bucket, named as analytics name them (``eu_<name>``).
+
+    The simulated buckets keep counters, not objects: no multipart uploads are pending and
+    no custom metadata is stored, so ``uploadCount`` and ``metadataSize`` are 0.
+    """
+    readings = []
+    for bucket in state.r2.buckets.values():
+        size, objects = state.r2.usage(state, bucket.name, bucket.jurisdiction)
+        values = {"objectCount": objects, "payloadSize": size, "uploadCount": 0, "metadataSize": 0}
+        readings.append(StorageReading(bucket.subject, values, bucket.storage_class))
+    return readings
+
+
+def d1_readings(state: SimState) -> list[StorageReading]:
+    """Size of every D1 database (capacity faults applied by the store)."""
+    return [
+        StorageReading(uuid, {"databaseSizeBytes": state.d1.size(state, uuid)})
+        for uuid in state.d1.databases
+    ]
 
 
 def _epoch(iso_time: str, default: float) -> float:

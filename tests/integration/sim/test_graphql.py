@@ -214,3 +214,107 @@ async def test_graphql_outage_fault_fails_queries(sim: SimHandle) -> None:
     await sim.control("POST", "/__sim/faults", json={"service": "graphql", "outage": True})
     status, _ = await graphql(sim, "{ viewer { __typename } }")
     assert status == 503
+
+
+async def test_edge_requests_show_in_workers_analytics(sim: SimHandle) -> None:
+    """Requests the edge serves for a Worker route are counted for that script."""
+    for _ in range(3):
+        async with sim.session.get(sim.url + "/", headers={"Host": "api.spacevision.app"}):
+            pass
+    query = """
+    query W($a: String!) { viewer { accounts(filter: {accountTag: $a}) {
+      workersInvocationsAdaptive(limit: 10, filter: {scriptName: "api"}) {
+        sum { requests } quantiles { cpuTimeP50 wallTimeP50 } } } } }
+    """
+    _, answer = await graphql(sim, query)
+    rows = dataset(answer, "workersInvocationsAdaptive")
+    assert [3] == [r["sum"]["requests"] for r in rows]
+    assert rows[0]["quantiles"]["cpuTimeP50"] > 0
+    assert rows[0]["quantiles"]["wallTimeP50"] >= rows[0]["quantiles"]["cpuTimeP50"]
+
+
+R2_QUERY = """
+query R($a: String!, $b: String!) { viewer { accounts(filter: {accountTag: $a}) {
+  r2StorageAdaptiveGroups(limit: 1, filter: {bucketName: $b}, orderBy: [datetime_DESC]) {
+    max { objectCount payloadSize uploadCount metadataSize } }
+  r2OperationsAdaptiveGroups(limit: 10, filter: {bucketName: $b}) {
+    dimensions { actionType actionStatus } sum { requests } } } } }
+"""
+
+
+async def test_r2_storage_follows_capacity_faults_and_operations_are_counted(
+    sim: SimHandle,
+) -> None:
+    """A capacity fault sets the reported bucket usage; bucket API calls count as operations."""
+    await sim.control(
+        "POST",
+        "/__sim/faults",
+        json={
+            "service": "r2",
+            "resource": "backups",
+            "capacity": {"bytes": 5 * 10**9, "objects": 42},
+        },
+    )
+    status, _ = await sim.call("GET", f"/accounts/{sim.account_id}/r2/buckets/backups")
+    assert status == 200
+    _, answer = await graphql(sim, R2_QUERY, b="backups")
+    expected = (
+        [
+            {
+                "max": {
+                    "objectCount": 42,
+                    "payloadSize": 5 * 10**9,
+                    "uploadCount": 0,
+                    "metadataSize": 0,
+                }
+            }
+        ],
+        [
+            {
+                "dimensions": {"actionType": "GetBucket", "actionStatus": "success"},
+                "sum": {"requests": 1},
+            }
+        ],
+    )
+    assert expected == (
+        dataset(answer, "r2StorageAdaptiveGroups"),
+        dataset(answer, "r2OperationsAdaptiveGroups"),
+    )
+
+
+async def d1_database(sim: SimHandle, name: str) -> str:
+    """The id of a seeded D1 database."""
+    status, body = await sim.call("GET", f"/accounts/{sim.account_id}/d1/database")
+    assert status == 200, body
+    return str(next(d["uuid"] for d in body["result"] if d["name"] == name))
+
+
+async def test_d1_queries_are_counted_by_kind_and_statement(sim: SimHandle) -> None:
+    """D1 queries through the API show as read/write queries and per statement."""
+    db = await d1_database(sim, "spacevision-db")
+    url = f"/accounts/{sim.account_id}/d1/database/{db}/query"
+    for sql in ("SELECT 1", "SELECT 1", "CREATE TABLE graphql_probe (x INTEGER)"):
+        status, body = await sim.call("POST", url, json={"sql": sql})
+        assert status == 200, body
+    query = """
+    query D($a: String!, $db: String!) { viewer { accounts(filter: {accountTag: $a}) {
+      d1AnalyticsAdaptiveGroups(limit: 10, filter: {databaseId: $db}) {
+        sum { readQueries writeQueries } }
+      d1QueriesAdaptiveGroups(limit: 10, filter: {databaseId: $db}, orderBy: [count_DESC]) {
+        count dimensions { query } }
+      d1StorageAdaptiveGroups(limit: 1, filter: {databaseId: $db}) {
+        max { databaseSizeBytes } } } } }
+    """
+    _, answer = await graphql(sim, query, db=db)
+    expected = (
+        [{"sum": {"readQueries": 2, "writeQueries": 1}}],
+        [
+            {"count": 2, "dimensions": {"query": "SELECT 1"}},
+            {"count": 1, "dimensions": {"query": "CREATE TABLE graphql_probe (x INTEGER)"}},
+        ],
+    )
+    assert expected == (
+        dataset(answer, "d1AnalyticsAdaptiveGroups"),
+        dataset(answer, "d1QueriesAdaptiveGroups"),
+    )
+    assert dataset(answer, "d1StorageAdaptiveGroups")[0]["max"]["databaseSizeBytes"] > 0
