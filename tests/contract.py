@@ -540,7 +540,8 @@ class ContractRecorder:
                 self.exchanges.append(
                     Exchange(
                         method=request.method,
-                        path=request.path,
+                        # Encoded, as sent: a decoded %2F in a KV key would split the segment.
+                        path=request.rel_url.raw_path,
                         query=MultiDict(request.query),
                         headers=CIMultiDict(request.headers),
                         body=body,
