@@ -209,6 +209,7 @@ class TailSession:
     expires_ts: float
     sampler: Sampler
     connections: set[Connection] = field(default_factory=set)
+    delivered: int = 0
 
     def expired(self, now: float) -> bool:
         """Whether delivery has stopped."""
@@ -301,6 +302,7 @@ class TailHub:
                 text = json.dumps(event.message)
                 for conn in session.connections:
                     conn.offer(text)
+                session.delivered += 1
                 taken += 1
         return taken
 
