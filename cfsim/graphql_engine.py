@@ -277,7 +277,7 @@ def _resolve_viewer(ctx: _Context, viewer: FieldNode, path: list[str]) -> dict[s
             result[key] = "viewer"
         elif name == "accounts":
             _object(node, where)
-            tags = _scope_tags(ctx, node, "accountTag", where)
+            tags = _scope_tags(ctx, node, "accountTag", [ctx.snapshot.account_id], where)
             ctx.accounts.update(tags)
             if len(ctx.accounts) > MAX_ACCOUNTS:
                 raise QueryError(
@@ -288,7 +288,7 @@ def _resolve_viewer(ctx: _Context, viewer: FieldNode, path: list[str]) -> dict[s
             result[key] = [_resolve_scope(ctx, node, "account", tags[0], [*where, "0"])]
         elif name == "zones":
             _object(node, where)
-            tags = _scope_tags(ctx, node, "zoneTag", where)
+            tags = _scope_tags(ctx, node, "zoneTag", sorted(ctx.snapshot.zone_ids), where)
             if len(tags) > MAX_ZONES:
                 raise QueryError(f"a zone-scoped query can include up to {MAX_ZONES} zones", where)
             unknown = [t for t in tags if t not in ctx.snapshot.zone_ids]
@@ -305,19 +305,35 @@ def _resolve_viewer(ctx: _Context, viewer: FieldNode, path: list[str]) -> dict[s
     return result
 
 
-def _scope_tags(ctx: _Context, node: FieldNode, tag: str, path: list[str]) -> list[str]:
-    args = _arguments(ctx, node, {"filter"}, path)
+def _scope_tags(
+    ctx: _Context, node: FieldNode, tag: str, known: Sequence[str], path: list[str]
+) -> list[str]:
+    """The accounts or zones a scope names (docs ``graphql-api/features/filtering``).
+
+    One of ``{tag: t}``, ``{tag_in: [t, ...]}`` or ``{tag_gt: t}`` (the known ones after
+    ``t``, in order, to walk them with ``limit``); compound filters are not supported. A
+    zone scope without a filter means every zone of the account, up to the zone limit.
+    """
+    args = _arguments(ctx, node, {"filter", "limit"}, path)
     flt = args.get("filter")
-    if not isinstance(flt, Mapping) or not ({tag, f"{tag}_in"} & set(flt)):
-        raise QueryError(f"error parsing args: filter with {tag} is required", path)
-    extra = set(flt) - {tag, f"{tag}_in"}
-    if extra:
-        raise QueryError(f'unknown field "{sorted(extra)[0]}" in filter', path)
-    tags: list[str] = []
-    if tag in flt:
-        tags.append(flt[tag])
-    listed = flt.get(f"{tag}_in", [])
-    tags.extend(listed if isinstance(listed, list) else [listed])
+    cap = args.get("limit")
+    if flt is None and tag == "zoneTag":
+        flt = {f"{tag}_gt": ""}
+    if not isinstance(flt, Mapping) or len(flt) != 1:
+        raise QueryError(
+            f"error parsing args: the filter must be one of {tag}, {tag}_in or {tag}_gt", path
+        )
+    ((key, value),) = flt.items()
+    if key == tag:
+        tags = [value]
+    elif key == f"{tag}_in":
+        tags = value if isinstance(value, list) else [value]
+    elif key == f"{tag}_gt":
+        limit = cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
+        tags = [t for t in sorted(known) if isinstance(value, str) and t > value]
+        tags = tags[: min(limit or MAX_ZONES, MAX_ZONES)]
+    else:
+        raise QueryError(f'unknown field "{key}" in filter', path)
     if not all(isinstance(t, str) for t in tags):
         raise QueryError(f"error parsing args: {tag} must be a string", path)
     return list(dict.fromkeys(tags))
@@ -376,6 +392,7 @@ def _orders(spec: DatasetSpec, raw: object, path: list[str]) -> list[_Order]:
 
 
 def _limit(raw: object, path: list[str]) -> int:
+    # [I] every documented example passes ``limit``; it is treated as required.
     if raw is None:
         raise QueryError("error parsing args: limit is required", path)
     if isinstance(raw, bool) or not isinstance(raw, int):

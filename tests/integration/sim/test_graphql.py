@@ -318,3 +318,21 @@ async def test_d1_queries_are_counted_by_kind_and_statement(sim: SimHandle) -> N
         dataset(answer, "d1QueriesAdaptiveGroups"),
     )
     assert dataset(answer, "d1StorageAdaptiveGroups")[0]["max"]["databaseSizeBytes"] > 0
+
+
+async def test_pages_requests_show_in_pages_functions_analytics(sim: SimHandle) -> None:
+    """Requests to a Pages site count under its production Functions script."""
+    for _ in range(2):
+        async with sim.session.get(sim.url + "/", headers={"Host": "spacevision-web.pages.dev"}):
+            pass
+    query = """
+    query P($a: String!) { viewer { accounts(filter: {accountTag: $a}) {
+      pagesFunctionsInvocationsAdaptiveGroups(limit: 10) {
+        count dimensions { scriptName status } sum { requests errors } } } } }
+    """
+    _, answer = await graphql(sim, query)
+    rows = dataset(answer, "pagesFunctionsInvocationsAdaptiveGroups")
+    expected = [(2, "success", {"requests": 2, "errors": 0})]
+    assert expected == [(r["count"], r["dimensions"]["status"], r["sum"]) for r in rows]
+    assert rows[0]["dimensions"]["scriptName"].startswith("pages-worker--")
+    assert rows[0]["dimensions"]["scriptName"].endswith("-production")

@@ -466,3 +466,29 @@ def test_r2_action_status_follows_http_status(http_status: int, expected: str) -
         "dimensions { actionStatus }",
     )
     assert [{"dimensions": {"actionStatus": expected}}] == actual
+
+
+@pytest.mark.parametrize(
+    ("zone_filter", "expected"),
+    [
+        ("", ["y" * 32, ZONE]),
+        ('(filter: {zoneTag_gt: "x"})', ["y" * 32, ZONE]),
+        ('(filter: {zoneTag_gt: "x"}, limit: 1)', ["y" * 32]),
+        (f'(filter: {{zoneTag_gt: "{"y" * 32}"}})', [ZONE]),
+        (f'(filter: {{zoneTag_in: ["{ZONE}"]}})', [ZONE]),
+    ],
+)
+def test_zone_scope_forms(zone_filter: str, expected: list[str]) -> None:
+    """Zones are named by tag, list or ``_gt`` (sorted, with limit); no filter means all."""
+    snap = AnalyticsSnapshot(now=NOW, account_id=ACCOUNT, zone_ids=frozenset({ZONE, "y" * 32}))
+    status, answer = run_query(
+        snap, {"query": f"{{ viewer {{ zones{zone_filter} {{ zoneTag }} }} }}"}
+    )
+    assert (200, expected) == (status, [z["zoneTag"] for z in answer["data"]["viewer"]["zones"]])
+
+
+def test_account_scope_needs_a_filter() -> None:
+    """An account-scoped query must name its account."""
+    status, message, _ = error(snapshot(), {"query": "{ viewer { accounts { accountTag } } }"})
+    expected = (400, True)
+    assert expected == (status, message.startswith("error parsing args: the filter must be"))
