@@ -66,7 +66,6 @@ class Record:
     maxes: dict[str, float] = field(default_factory=dict)
     dists: dict[str, dict[float, float]] = field(default_factory=dict)
     spread: dict[str, dict[float, float]] = field(default_factory=dict)
-    zone: str | None = None
 
 
 @dataclass

@@ -92,7 +92,6 @@ def health_check_records(
                         },
                         count=float(count),
                         sums={"rttMs": probe.rtt_ms * count},
-                        zone=zone,
                     )
                 )
     return records
@@ -130,7 +129,6 @@ def balancer_records(
                             "proxied": int(lb.proxied),
                         },
                         count=float(count),
-                        zone=zone,
                     )
                 )
     return records

@@ -373,7 +373,7 @@ def test_zone_dataset_reads_its_zone_source() -> None:
 
     def source(zone: str, start: float, end: float, width: int | None) -> list[Record]:
         calls.append((zone, start, end))
-        return [Record(ts=end - 1, dims={"lbName": "lb.example.com"}, count=4, zone=zone)]
+        return [Record(ts=end - 1, dims={"lbName": "lb.example.com"}, count=4)]
 
     snap = snapshot(zone_sources={"loadBalancingRequestsAdaptiveGroups": source})
     query = (
