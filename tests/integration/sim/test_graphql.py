@@ -336,3 +336,25 @@ async def test_pages_requests_show_in_pages_functions_analytics(sim: SimHandle) 
     assert expected == [(r["count"], r["dimensions"]["status"], r["sum"]) for r in rows]
     assert rows[0]["dimensions"]["scriptName"].startswith("pages-worker--")
     assert rows[0]["dimensions"]["scriptName"].endswith("-production")
+
+
+async def test_d1_storage_follows_capacity_faults(sim: SimHandle) -> None:
+    """A capacity fault on a database (by name) sets the size D1 storage analytics report."""
+    db = await d1_database(sim, "spacevision-analytics")
+    await sim.control(
+        "POST",
+        "/__sim/faults",
+        json={
+            "service": "d1",
+            "resource": "spacevision-analytics",
+            "capacity": {"bytes": 475_000_000},
+        },
+    )
+    query = """
+    query S($a: String!, $db: String!) { viewer { accounts(filter: {accountTag: $a}) {
+      d1StorageAdaptiveGroups(limit: 1, filter: {databaseId: $db}) {
+        dimensions { databaseId } max { databaseSizeBytes } } } } }
+    """
+    _, answer = await graphql(sim, query, db=db)
+    expected = [{"dimensions": {"databaseId": db}, "max": {"databaseSizeBytes": 475_000_000}}]
+    assert expected == dataset(answer, "d1StorageAdaptiveGroups")
