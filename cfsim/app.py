@@ -31,6 +31,8 @@ from cfsim.envelope import (
     CODE_RATE_LIMITED,
     CfHttpError,
 )
+from cfsim.graphql_engine import error_body
+from cfsim.graphql_filters import QueryError
 from cfsim.requestlog import LoggedRequest, redact_headers, redact_query
 from cfsim.services import (
     accounts,
@@ -172,17 +174,26 @@ async def record_middleware(request: web.Request, handler: Handler) -> web.Strea
             )
 
 
+def _render(request: web.Request, err: CfHttpError) -> web.Response:
+    """The REST failure envelope, or GraphQL's ``{data: null, errors}`` body on ``/graphql``."""
+    if service_for(request.path) != "graphql":
+        return err.response()
+    errors = [QueryError(str(e["message"])) for e in err.errors]
+    body = error_body(state_of(request).clock(), errors)
+    return web.json_response(body, status=err.status, headers=err.headers)
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into Cloudflare's envelope (API) or a plain error (elsewhere)."""
     try:
         return await handler(request)
     except CfHttpError as err:
-        return err.response()
+        return _render(request, err)
     except web.HTTPNotFound:
-        return CfHttpError(404, CODE_NO_ROUTE, "No route for the URI").response()
+        return _render(request, CfHttpError(404, CODE_NO_ROUTE, "No route for the URI"))
     except web.HTTPMethodNotAllowed:
-        return CfHttpError(405, CODE_METHOD_NOT_ALLOWED, "Method not allowed").response()
+        return _render(request, CfHttpError(405, CODE_METHOD_NOT_ALLOWED, "Method not allowed"))
     except web.HTTPException:
         raise
     except asyncio.CancelledError:

@@ -147,3 +147,18 @@ async def test_contract_checker_catches_bad_response() -> None:
     )
     problems = check_exchange(bad)
     assert problems, "a response with success='yes' must violate the schema"
+
+
+async def test_graphql_auth_errors_use_the_graphql_body(sim: SimHandle) -> None:
+    """On /graphql even framework errors (auth, faults) answer GraphQL's {data, errors} shape."""
+    query = {"query": '{ viewer { accounts(filter: {accountTag: "x"}) { __typename } } }'}
+    status, body = await sim.call(
+        "POST", "/graphql", json=query, headers={"Authorization": "Bearer " + "x" * 40}
+    )
+    assert status == 403
+    assert body["data"] is None
+    assert body["errors"][0]["message"] == "Authentication error"
+    await sim.control("POST", "/__sim/faults", json={"service": "graphql", "error_status": 429})
+    status, body = await sim.call("POST", "/graphql", json=query)
+    assert status == 429
+    assert body["data"] is None
