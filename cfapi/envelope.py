@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cfapi.errors import CloudflareError, ErrorDetail, error_for, parse_error_details
+from cfapi.errors import (
+    CloudflareError,
+    ErrorDetail,
+    GraphqlError,
+    error_for,
+    graphql_errors,
+    parse_error_details,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,15 @@ def failure_from(
     data = decode_json(body)
     errors: tuple[ErrorDetail, ...] = ()
     messages: tuple[str, ...] = ()
+    if status == 400 and isinstance(data, Mapping) and "data" in data and "success" not in data:
+        # A GraphQL answer ({data, errors}): the query itself was refused.
+        return GraphqlError(
+            "query refused",
+            graphql_errors=graphql_errors(data.get("errors")),
+            status=status,
+            method=method,
+            path=path,
+        )
     if isinstance(data, Mapping):
         errors = parse_error_details(data.get("errors"))
         messages = tuple(str(m) for m in _messages(data.get("messages")))

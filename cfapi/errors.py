@@ -190,8 +190,30 @@ class GraphqlErrorItem:
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
 
+def graphql_errors(raw: Any) -> tuple[GraphqlErrorItem, ...]:
+    """Read a GraphQL ``errors`` list leniently."""
+    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
+        return ()
+    items: list[GraphqlErrorItem] = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            items.append(GraphqlErrorItem(message=str(item)))
+            continue
+        raw_path = item.get("path")
+        path = raw_path if isinstance(raw_path, list) else []
+        extensions = item.get("extensions")
+        items.append(
+            GraphqlErrorItem(
+                message=str(item.get("message", "")),
+                path=tuple(p for p in path if isinstance(p, str | int)),
+                extensions=extensions if isinstance(extensions, Mapping) else {},
+            )
+        )
+    return tuple(items)
+
+
 class GraphqlError(CloudflareError):
-    """The GraphQL endpoint answered with ``errors`` (HTTP 200 included)."""
+    """The GraphQL endpoint refused the query: ``errors`` under HTTP 200, or a 400 answer."""
 
     def __init__(
         self, summary: str, *, graphql_errors: Sequence[GraphqlErrorItem] = (), **kwargs: Any

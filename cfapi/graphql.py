@@ -8,36 +8,14 @@ Errors can arrive under HTTP 200 [V: docs ``analytics/graphql-api/errors.mdx``];
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from cfapi.envelope import decode_json
-from cfapi.errors import GraphqlError, GraphqlErrorItem
+from cfapi.errors import GraphqlError, GraphqlErrorItem, graphql_errors
 from cfapi.service import Service
 
 PATH = "/graphql"
-
-
-def graphql_errors(raw: Any) -> tuple[GraphqlErrorItem, ...]:
-    """Read a GraphQL ``errors`` list leniently."""
-    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
-        return ()
-    items: list[GraphqlErrorItem] = []
-    for item in raw:
-        if not isinstance(item, Mapping):
-            items.append(GraphqlErrorItem(message=str(item)))
-            continue
-        raw_path = item.get("path")
-        path = raw_path if isinstance(raw_path, list) else []
-        extensions = item.get("extensions")
-        items.append(
-            GraphqlErrorItem(
-                message=str(item.get("message", "")),
-                path=tuple(p for p in path if isinstance(p, str | int)),
-                extensions=extensions if isinstance(extensions, Mapping) else {},
-            )
-        )
-    return tuple(items)
 
 
 def graphql_data(body: bytes, *, allow_partial: bool = False) -> dict[str, Any]:
