@@ -193,7 +193,7 @@ async def _touch_bindings(
                 ts=now,
                 kind=_kind(service),
                 subject=subject,
-                action={"kv": "read", "d1": "query", "r2": "GetObject"}[service],
+                action={"kv": "read", "d1": "read", "r2": "GetObject"}[service],
                 status="error" if failed else "success",
                 http_status=500 if failed else 200,
                 duration_ms=decision.latency_s * 1000 + 2.0,

@@ -54,6 +54,10 @@ OVERLOAD_MESSAGE = (
 )
 OVERLOAD_STOP_MESSAGE = "Tail has exited sampling mode and is no longer dropping messages."
 
+# Every open tail socket of an app, whichever hub it belongs to: a reset replaces the hub,
+# and the sockets of the old one must still be closed when the simulator shuts down.
+OPEN_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("cfsim_tail_sockets")
+
 
 class HeaderFilter(BaseModel):
     """Match requests carrying header ``key`` (equal to ``query`` when given)."""
@@ -338,12 +342,15 @@ async def tail_socket(request: web.Request) -> web.StreamResponse:
     except BaseException:
         session.connections.discard(conn)
         raise
+    sockets = request.app[OPEN_SOCKETS]
+    sockets.add(ws)
     pump = asyncio.create_task(conn.pump())
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 _client_message(conn, msg.data)
     finally:
+        sockets.discard(ws)
         session.connections.discard(conn)
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -361,6 +368,16 @@ def _client_message(conn: Connection, text: str) -> None:
         conn.debug = data["debug"]
 
 
+async def _close_open_sockets(app: web.Application) -> None:
+    sockets = app[OPEN_SOCKETS]
+    for ws in list(sockets):
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.close(code=1001, message=b"simulator shutting down")
+
+
 def add_routes(app: web.Application) -> None:
-    """Register the tail WebSocket endpoint."""
+    """Register the tail WebSocket endpoint (and close its sockets on shutdown)."""
+    sockets: set[web.WebSocketResponse] = set()
+    app[OPEN_SOCKETS] = sockets
     app.router.add_get("/__tail/{tail_id}", tail_socket)
+    app.on_shutdown.append(_close_open_sockets)

@@ -301,3 +301,13 @@ async def test_pages_deployment_tail_streams_its_events(sim: SimHandle) -> None:
         closing = await ws.receive(timeout=RECEIVE_DEADLINE_S)
     assert (event["scriptName"], event["outcome"]) == ("pages-worker--4827159-production", "ok")
     assert (status, closing.type, ws.close_code) == (200, aiohttp.WSMsgType.CLOSE, 1000)
+
+
+async def test_shutdown_closes_sockets_even_after_a_reset(sim: SimHandle) -> None:
+    """A reset forgets tails; stopping the simulator still closes their sockets (1001)."""
+    tail = await create_tail(sim)
+    async with await connect(sim, tail["url"]) as ws:
+        await sim.control("POST", "/__sim/reset")
+        await sim.server.stop()
+        msg = await ws.receive(timeout=RECEIVE_DEADLINE_S)
+    assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 1001)
