@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from cfsim.envelope import CfHttpError, ok, paginate, query_int
-from cfsim.ids import new_id, new_uuid
+from cfsim.ids import new_uuid
 from cfsim.services import accounts
 from cfsim.services.pages_models import (
     BUILD,
@@ -205,13 +205,13 @@ async def list_domains(request: web.Request) -> web.Response:
         zone = state.zones.by_name(apex)
         items.append(
             {
-                "id": new_uuid_for(project.id, name),
-                "domain_id": new_uuid_for(project.id, name),
+                "id": stable_uuid(project.id, name),
+                "domain_id": stable_uuid(project.id, name),
                 "name": name,
                 "status": "active",
                 "certificate_authority": "google",
                 "created_on": iso_at(project.created_ts),
-                "zone_tag": zone["id"] if zone else new_id(),
+                "zone_tag": zone["id"] if zone else digest(apex)[:32],
                 "validation_data": {"method": "http", "status": "active"},
                 "verification_data": {"status": "active"},
             }
@@ -222,7 +222,7 @@ async def list_domains(request: web.Request) -> web.Response:
     )
 
 
-def new_uuid_for(project_id: str, name: str) -> str:
+def stable_uuid(project_id: str, name: str) -> str:
     """A stable UUID-shaped id for a project's domain (the same on every read)."""
     h = digest(f"{project_id}/{name}")
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"

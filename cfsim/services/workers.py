@@ -11,8 +11,8 @@ Error codes ([V] verified, [I] inferred):
 - 10220 secrets changed since the target version, retry with ``?force=true`` [V: wrangler].
 - 10021 for an upload Cloudflare refuses (bad metadata, missing module) [I: the code wrangler
   shows for script validation errors]; 10016 for an invalid script name [I]; 10208 for an
-  invalid deployment (split, unknown version) [I]; 10209 when deleting the latest
-  deployment [I]; 10054 for an invalid or missing workers.dev subdomain [I].
+  invalid deployment (split, unknown version) or paging parameter [I]; 10209 when deleting
+  the latest deployment [I]; 10054 for an invalid or missing workers.dev subdomain [I].
 """
 
 from __future__ import annotations
@@ -817,7 +817,7 @@ def _resource_id(store: object, names: tuple[str, ...]) -> str | None:
     aliases = getattr(store, "aliases", None)
     if not callable(aliases):
         return None
-    for value in vars(store).values():
+    for value in getattr(store, "__dict__", {}).values():
         if not isinstance(value, dict):
             continue
         for key in value:

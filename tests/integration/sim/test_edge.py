@@ -185,6 +185,24 @@ async def test_d1_fault_fails_api_health_with_d1_error(sim: SimHandle) -> None:
     )
 
 
+async def test_d1_fault_by_database_name_reaches_the_binding(sim: SimHandle) -> None:
+    """A D1 fault naming the database (not its id) also fails the bound Worker."""
+    await fault(sim, service="d1", resource="spacevision-db", error_status=500)
+    status, body = await edge_json(sim, "api.spacevision.app", "/health")
+    assert (status, body["error"]) == (503, "D1_ERROR: internal error")
+
+
+async def test_api_bindings_point_at_the_seeded_resources(sim: SimHandle) -> None:
+    """The api Worker is bound to the seeded SESSIONS namespace and spacevision-db database."""
+    _, kv = await sim.call("GET", f"/accounts/{sim.account_id}/storage/kv/namespaces")
+    _, d1 = await sim.call("GET", f"/accounts/{sim.account_id}/d1/database")
+    _, settings = await sim.call("GET", f"/accounts/{sim.account_id}/workers/scripts/api/settings")
+    bound = {b["type"]: b for b in settings["result"]["bindings"]}
+    sessions = next(n["id"] for n in kv["result"] if n["title"] == "SESSIONS")
+    database = next(d["uuid"] for d in d1["result"] if d["name"] == "spacevision-db")
+    assert (sessions, database) == (bound["kv_namespace"]["namespace_id"], bound["d1"]["id"])
+
+
 async def test_kv_fault_fails_api_health_with_kv_error(sim: SimHandle) -> None:
     """A KV error on the SESSIONS namespace fails /health with the KV message."""
     await fault(sim, service="kv", resource="SESSIONS", error_status=500)
