@@ -139,7 +139,11 @@ async def reset(request: web.Request) -> web.Response:
     """POST /__sim/reset: back to the seed, no faults, empty logs, fresh rate limits."""
     from cfsim.seed import reseed  # the seed imports every store; keep that off the hot path
 
-    reseed(state_of(request))
+    state = state_of(request)
+    discarded_tails = state.tails
+    reseed(state)
+    # Tails of the old state are gone: their sockets close now, as a deleted tail's do.
+    await discarded_tails.close_all()
     return ok(None)
 
 

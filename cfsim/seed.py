@@ -45,11 +45,14 @@ def build_state(seed: SeedName = "spacevision", token: str | None = None) -> Sim
 def reseed(state: SimState) -> None:
     """Reset ``state`` in place to its seed (the app keeps its reference to it)."""
     state.close()
+    # The account keeps its id: clients configured with CLOUDFLARE_ACCOUNT_ID keep working.
+    account_id = state.accounts.account_id
     defaults = {f.name: f.default_factory for f in fields(SimState)}
     for name in _STORES:
         factory = defaults[name]
         assert callable(factory), f"SimState.{name} needs a default_factory"
         setattr(state, name, factory())
+    state.accounts.account_id = account_id
     state.limiter.reset()
     _apply(state)
 

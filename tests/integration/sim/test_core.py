@@ -162,3 +162,20 @@ async def test_graphql_auth_errors_use_the_graphql_body(sim: SimHandle) -> None:
     status, body = await sim.call("POST", "/graphql", json=query)
     assert status == 429
     assert body["data"] is None
+
+
+async def test_reset_returns_to_the_seed_and_ends_old_tails(sim: SimHandle) -> None:
+    """A reset clears faults and created resources, and the discarded tails' sockets close."""
+    import aiohttp
+
+    scripts = f"/accounts/{sim.account_id}/workers/scripts"
+    status, body = await sim.call("POST", f"{scripts}/api/tails", json={"filters": []})
+    assert status == 200, body
+    await sim.control("POST", "/__sim/faults", json={"service": "kv", "outage": True})
+    async with sim.session.ws_connect(body["result"]["url"], protocols=("trace-v1",)) as ws:
+        await sim.control("POST", "/__sim/reset")
+        msg = await ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE
+    assert await sim.control("GET", "/__sim/faults") == []
+    status, body = await sim.call("GET", f"{scripts}/api/tails")
+    assert (status, body["result"]) == (200, [])
