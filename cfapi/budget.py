@@ -162,30 +162,37 @@ class RequestBudget:
             ),
         }
 
-    def _scopes(self, group: str) -> tuple[str, ...]:
-        return (GLOBAL, group) if group in self._buckets else (GLOBAL,)
-
     def _pause_scope(self, group: str) -> str:
         # GraphQL has its own limit; its 429 says nothing about the REST budget.
         return group if group == "graphql" else GLOBAL
 
     def paused_for(self, group: str, now: float) -> float:
         """Seconds left of a pause that applies to ``group`` (0 when not paused)."""
-        until = max(self._paused_until.get(s, 0.0) for s in (GLOBAL, group))
+        paused = self._paused_until
+        if not paused:
+            return 0.0
+        until = max(paused.get(GLOBAL, 0.0), paused.get(group, 0.0))
         return max(0.0, until - now)
+
+    def _wait(self, group: str, now: float) -> float:
+        """Seconds until ``group`` may send: pauses and every bucket it draws from."""
+        wait = max(self.paused_for(group, now), self._buckets[GLOBAL].wait(now))
+        own = self._buckets.get(group)
+        return wait if own is None else max(wait, own.wait(now))
 
     def reserve(self, group: str, now: float, deadline: float | None = None) -> float | None:
         """Reserve a request for ``group``; return how long to wait before sending it.
 
         Returns ``None`` (reserving nothing) when the wait would end after ``deadline``.
         """
-        scopes = self._scopes(group)
-        wait = max(self.paused_for(group, now), *(self._buckets[s].wait(now) for s in scopes))
+        wait = self._wait(group, now)
         if deadline is not None and now + wait > deadline:
             self._refused[group] += 1
             return None
-        for scope in scopes:
-            self._buckets[scope].take(now)
+        self._buckets[GLOBAL].take(now)
+        own = self._buckets.get(group)
+        if own is not None:
+            own.take(now)
         self._requests[group] += 1
         if wait > 0:
             self._throttled[group] += 1
@@ -262,8 +269,7 @@ class RequestBudget:
                 wait = None
 
     def _refusal_delay(self, group: str, now: float) -> float:
-        scopes = self._scopes(group)
-        return max(self.paused_for(group, now), *(self._buckets[s].wait(now) for s in scopes))
+        return self._wait(group, now)
 
 
 _SHARED: dict[str, RequestBudget] = {}

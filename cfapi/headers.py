@@ -11,6 +11,7 @@ a malformed hint must never fail a request.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -64,14 +65,8 @@ def parse_retry_after_ms(value: str | None) -> float | None:
     return None if seconds is None else seconds / 1000.0
 
 
-def _sf_params(item: str) -> dict[str, str]:
-    """Parameters of one structured-field list item: ``"name";k=v;k=v``."""
-    params: dict[str, str] = {}
-    for part in item.split(";")[1:]:
-        key, sep, val = part.partition("=")
-        if sep:
-            params[key.strip().lower()] = val.strip().strip('"')
-    return params
+_R = re.compile(r";\s*r=(\d+)")
+_T = re.compile(r";\s*t=(\d+(?:\.\d+)?)")
 
 
 def parse_ratelimit(value: str | None) -> LimitState | None:
@@ -80,15 +75,13 @@ def parse_ratelimit(value: str | None) -> LimitState | None:
         return None
     best: LimitState | None = None
     for item in value.split(","):
-        params = _sf_params(item)
-        try:
-            remaining = int(params["r"])
-            reset = float(params.get("t", "0"))
-        except (KeyError, ValueError):
+        remaining = _R.search(item)
+        if remaining is None:
             continue
-        if remaining < 0 or _finite_nonneg(reset) is None:
-            continue
-        state = LimitState(remaining=remaining, reset_s=reset)
+        reset = _T.search(item)
+        state = LimitState(
+            remaining=int(remaining.group(1)), reset_s=float(reset.group(1)) if reset else 0.0
+        )
         if best is None or state.remaining < best.remaining:
             best = state
     return best

@@ -94,7 +94,7 @@ class RawResponse:
     body: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Call:
     method: str
     path: str
@@ -170,7 +170,7 @@ class Transport:
         if self._closed:
             raise RuntimeError("the Cloudflare client is closed")
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
     async def aclose(self) -> None:
