@@ -73,6 +73,19 @@ def query_params(params: Params | None) -> dict[str, str] | None:
     return out
 
 
+_SECRET_HEADERS = frozenset({"authorization", "x-auth-key"})
+
+
+class RequestHeaders(dict[str, str]):
+    """Request headers whose repr hides credentials (tracebacks that show locals print it)."""
+
+    def __repr__(self) -> str:
+        shown = {k: ("**********" if k.lower() in _SECRET_HEADERS else v) for k, v in self.items()}
+        return f"RequestHeaders({shown!r})"
+
+    __str__ = __repr__
+
+
 @dataclass(frozen=True)
 class Timeouts:
     """Per-request timeouts in seconds (the official SDK uses 60 s total, 5 s connect)."""
@@ -141,7 +154,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._closed = False
-        self._auth_headers = {**credentials.headers(), "User-Agent": user_agent}
+        self._auth_headers = RequestHeaders(credentials.headers(), **{"User-Agent": user_agent})
         self._plain_headers = {"User-Agent": user_agent}
         self._timeout = self.timeouts.client_timeout()
         self._failing: set[str] = set()
@@ -199,7 +212,9 @@ class Transport:
         per attempt, so a multipart body can be retried.
         """
         method = method.upper()
-        merged = self._auth_headers if not headers else {**self._auth_headers, **headers}
+        merged = (
+            self._auth_headers if not headers else RequestHeaders(self._auth_headers, **headers)
+        )
         call = _Call(
             method=method,
             path=path,
@@ -227,13 +242,14 @@ class Transport:
     ) -> RawResponse:
         """Call a pre-signed URL (D1 export download, import upload): no auth, no API budget.
 
-        The URL's query holds its signature, so logs and errors name only its path.
+        The URL is a capability (its query, and in some stores its path, hold the signature),
+        so logs and errors name only its host.
         """
         target = URL(url, encoded=True)
         method = method.upper()
         call = _Call(
             method=method,
-            path=target.path,
+            path=f"(pre-signed URL on {target.host})",
             url=target,
             params=None,
             json=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 
 from cfapi.budget import RequestBudget
 from cfapi.client import CloudflareClient
@@ -108,12 +109,14 @@ async def test_export_polls_then_downloads_the_dump(
 ) -> None:
     """The export is polled to completion and its signed URL downloaded without auth."""
     db = await _db(client, sim.account_id)
-    export = await client.d1.export(sim.account_id, db.uuid, poll_interval_s=0)
+    with structlog.testing.capture_logs() as events:
+        export = await client.d1.export(sim.account_id, db.uuid, poll_interval_s=0)
     log = await sim.control("GET", "/__sim/requests")
     downloads = [r for r in log if "d1-export" in r["path"]]
     assert b"CREATE TABLE users" in export.sql
     assert export.filename.endswith(".sql")
     assert [r["headers"].get("Authorization") for r in downloads] == [None]
+    assert [e for e in events if "d1-export" in repr(e)] == []  # the signed URL stays secret
 
 
 async def test_import_uploads_checks_and_ingests(sim: SimHandle, client: CloudflareClient) -> None:

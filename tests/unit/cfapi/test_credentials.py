@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cfapi.credentials import Credentials
+from cfapi.transport import RequestHeaders
 
 TOKEN = "tok_SECRET_1234567890abcdef"
 
@@ -54,3 +55,15 @@ def test_repr_and_dump_hide_the_secrets() -> None:
     creds = [Credentials.bearer(TOKEN), Credentials.legacy("a@b.c", TOKEN)]
     shown = " ".join(f"{c!r} {c} {c.model_dump_json()}" for c in creds)
     assert TOKEN not in shown
+
+
+def test_request_headers_hide_credentials_in_repr() -> None:
+    """Headers kept in the transport print redacted, e.g. in tracebacks that show locals."""
+    headers = RequestHeaders(
+        {"Authorization": f"Bearer {TOKEN}", "X-Auth-Key": TOKEN, "User-Agent": "ua"}
+    )
+    assert (TOKEN in repr(headers), TOKEN in str(headers), headers["X-Auth-Key"]) == (
+        False,
+        False,
+        TOKEN,
+    )
