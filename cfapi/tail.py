@@ -120,6 +120,7 @@ class TailOptions:
     ping_interval_s: float = 10.0
     reconnect_delays_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
     renew_before_s: float = 300.0
+    renewal_retry_s: float = 15.0
     connect_timeout_s: float = 10.0
 
 
@@ -281,7 +282,18 @@ class TailStream:
                 return None
             now = self._clock()
             if now >= self._renew_at:
-                await self._renew()
+                try:
+                    await self._renew()
+                except TailLimitReached:
+                    raise
+                except CloudflareError as err:
+                    # The old tail still delivers until it expires: try again a little later.
+                    log.warning(
+                        "cloudflare_tail_renewal_failed",
+                        source=self.source.label,
+                        error=type(err).__name__,
+                    )
+                    self._renew_at = now + self.options.renewal_retry_s
                 continue
             ws = self._ws
             assert ws is not None
@@ -401,11 +413,26 @@ class TailStream:
                 await self.source.delete(old_tail.id)
             fresh = await self.source.create()
             self._adopt(fresh)
-            await self._connect(fresh)
-            self._gap(started, "renewal")
+            try:
+                await self._connect(fresh)
+            except (_UrlGone, aiohttp.ClientError, TimeoutError):
+                await self._recover("renewal")  # reports the gap itself
+            else:
+                self._gap(started, "renewal")
         else:
+            try:
+                await self._connect(fresh)
+            except (_UrlGone, aiohttp.ClientError, TimeoutError) as err:
+                # Keep streaming the old tail; do not leave the new one attached.
+                with contextlib.suppress(CloudflareError):
+                    await self.source.delete(fresh.id)
+                raise TailError(
+                    "renewal failed",
+                    errors=(
+                        ErrorDetail(None, f"cannot connect the new tail ({type(err).__name__})"),
+                    ),
+                ) from None
             self._adopt(fresh)
-            await self._connect(fresh)
             if old_ws is not None:
                 await self._drain(old_ws)
             with contextlib.suppress(CloudflareError):

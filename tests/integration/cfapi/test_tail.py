@@ -137,6 +137,20 @@ async def test_tail_is_renewed_before_it_expires(sim: SimHandle, client: Cloudfl
     assert (event.script_name, first.id in current, len(current)) == ("api", False, 1)
 
 
+async def test_renewal_at_the_tail_limit_reports_a_gap(
+    sim: SimHandle, client: CloudflareClient
+) -> None:
+    """With no spare slot for an overlap, renewal lets go of the old tail first: a gap."""
+    for _ in range(9):
+        await client.workers.create_tail(sim.account_id, "api")
+    sim.server.state.tails.ttl_s = 1.0
+    async with _stream(sim, client) as stream:
+        items = aiter(stream)
+        gap = await _until(items, TailGap, lambda: _hit(sim))
+        event = await _until(items, TailEvent, lambda: _hit(sim))
+    assert (gap.reason, event.script_name, stream.stats.renewals >= 1) == ("renewal", "api", True)
+
+
 async def test_dropped_socket_reconnects_and_reports_the_gap(
     sim: SimHandle, client: CloudflareClient
 ) -> None:
