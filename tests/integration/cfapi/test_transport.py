@@ -10,7 +10,14 @@ import structlog
 from cfapi.budget import RequestBudget
 from cfapi.client import CloudflareClient
 from cfapi.credentials import Credentials
-from cfapi.errors import AuthError, NotFound, RateLimited, ServerError, TransportError
+from cfapi.errors import (
+    AuthError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    TransportError,
+)
 from cfapi.retry import RetryPolicy, RetryStats
 from cfapi.transport import Timeouts
 from tests.conftest import SimHandle
@@ -260,3 +267,10 @@ async def test_injected_session_is_used_and_left_open(sim: SimHandle) -> None:
     async with _client(sim, session=sim.session) as cf:
         await cf.accounts.verify_token()
     assert sim.session.closed is False
+
+
+async def test_foreign_account_is_permission_denied(client: CloudflareClient) -> None:
+    """A valid token asking for another account's resources: 403 / 9109, not an auth error."""
+    with pytest.raises(PermissionDenied) as caught:
+        await client.accounts.get("f" * 32)
+    assert (caught.value.status, caught.value.codes) == (403, (9109,))
