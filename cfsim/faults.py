@@ -1,13 +1,11 @@
 """Fault injection: what the simulator should break, where and until when.
 
-Pure logic: the table is given the time and a random source by its caller, so tests can
+Pure logic: the table is given the time by its caller, so tests can
 drive it with an injected clock.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -74,6 +72,7 @@ class Fault:
     created_at: float
     expires_at: float | None
     hits: int = 0
+    credit: float = 0.0
 
     def as_dict(self, now: float) -> dict[str, Any]:
         """Describe the fault for ``GET /__sim/faults``."""
@@ -146,14 +145,13 @@ class FaultTable:
             and (f.spec.resource is None or f.spec.resource in resources)
         ]
 
-    def decide(
-        self,
-        service: str,
-        resources: tuple[str, ...],
-        now: float,
-        rand: Callable[[], float] = random.random,
-    ) -> Decision:
-        """Merge the matching faults into one decision for a request."""
+    def decide(self, service: str, resources: tuple[str, ...], now: float) -> Decision:
+        """Merge the matching faults into one decision for a request.
+
+        A partial fault (``error_ratio`` < 1) fails exactly that share of the requests it
+        matches, spread evenly (0.25: every fourth), so a drill or a test that retries sees
+        the same sequence every time.
+        """
         latency = 0.0
         outage = rate_limit = False
         status: int | None = None
@@ -163,8 +161,11 @@ class FaultTable:
         for fault in self.matching(service, resources, now):
             spec = fault.spec
             latency += spec.latency_ms / 1000.0
-            if spec.error_ratio < 1.0 and rand() >= spec.error_ratio:
-                continue
+            if spec.error_ratio < 1.0:
+                fault.credit += spec.error_ratio
+                if fault.credit < 1.0 - 1e-9:
+                    continue
+                fault.credit -= 1.0
             failing = spec.outage or spec.rate_limit or spec.error_status or spec.exception
             if failing:
                 fault.hits += 1
@@ -174,6 +175,24 @@ class FaultTable:
                 status, code, message = spec.error_status, spec.error_code, spec.error_message
             exception = exception or spec.exception
         return Decision(latency, outage, rate_limit, status, code, message, exception)
+
+    def steady(self, service: str, resources: tuple[str, ...], now: float) -> Decision:
+        """What a health monitor sees: only the faults that fail every request.
+
+        Partial faults (``error_ratio`` < 1) count as healthy, since a monitor marks an origin
+        down only after repeated failures; nothing is counted as a hit.
+        """
+        latency = 0.0
+        outage = False
+        status: int | None = None
+        for fault in self.matching(service, resources, now):
+            spec = fault.spec
+            latency += spec.latency_ms / 1000.0
+            if spec.error_ratio < 1.0:
+                continue
+            outage = outage or spec.outage
+            status = status or spec.error_status
+        return Decision(latency_s=latency, outage=outage, error_status=status)
 
     def capacity(self, service: str, resources: tuple[str, ...], now: float) -> Capacity | None:
         """The capacity override in force for a resource, if any."""

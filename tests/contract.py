@@ -226,6 +226,18 @@ def _fix_audit_logs_one_of(spec: dict[str, Any]) -> str:
     return "aaa_audit_logs_response_collection: oneOf -> anyOf"
 
 
+def _fix_memberships_one_of(spec: dict[str, Any]) -> str:
+    """``GET /memberships`` answers ``oneOf [with roles, with policies]``.
+
+    The two collections differ only in optional fields (``roles`` / ``policies``), so every
+    membership list matches both and ``oneOf`` rejects them all: the intent is ``anyOf``.
+    """
+    media = spec["paths"]["/memberships"]["get"]["responses"]["200"]["content"]
+    schema = media["application/json"]["schema"]
+    schema["anyOf"] = schema.pop("oneOf")
+    return "GET /memberships 200: oneOf -> anyOf"
+
+
 def _fix_graphql_error_statuses(spec: dict[str, Any]) -> str:
     """``POST /graphql`` (a manual entry of the subset) describes only HTTP 200.
 
@@ -423,6 +435,7 @@ FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
     _fix_dns_batch_items,
     _fix_dns_nullable_comment,
     _fix_audit_logs_one_of,
+    _fix_memberships_one_of,
     _fix_graphql_error_statuses,
     _fix_security_all_schemes_anded,
     _fix_workers_download_media_types,

@@ -43,9 +43,9 @@ class AccountsStore:
             "type": "standard",
             "settings": {
                 "enforce_twofactor": False,
-                "api_access_enabled": None,
+                "default_nameservers": "cloudflare.standard",
                 "use_account_custom_ns_by_default": False,
-                "abuse_contact_email": None,
+                "abuse_contact_email": f"abuse@{self.user_email.partition('@')[2]}",
             },
             "created_on": self.created_on,
         }

@@ -132,7 +132,7 @@ def health_check_probes(state: SimState, now: float) -> list[HealthCheckProbe]:
             if check["suspended"]:
                 continue
             names = (check["id"], check["name"], check["address"])
-            decision = state.faults.decide(lb.FAULT_SERVICE, names, now, rand=lambda: 1.0)
+            decision = state.faults.steady(lb.FAULT_SERVICE, names, now)
             health = lb.origin_health(decision, 10.0)
             probes.append(
                 HealthCheckProbe(
@@ -161,7 +161,7 @@ def _pool_selection(
         if not origin["enabled"]:
             continue
         names = (pool["id"], pool["name"], origin["name"], origin["address"])
-        decision = state.faults.decide(lb.FAULT_SERVICE, names, now, rand=lambda: 1.0)
+        decision = state.faults.steady(lb.FAULT_SERVICE, names, now)
         if lb.origin_health(decision, 0.0).healthy:
             healthy_origins.append(origin)
     healthy = pool["enabled"] and len(healthy_origins) >= pool["minimum_origins"]

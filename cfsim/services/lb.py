@@ -107,8 +107,7 @@ class LbStore:
 
 def _origin_decision(state: SimState, pool: dict[str, Any], origin: dict[str, Any]) -> Decision:
     names = (pool["id"], pool["name"], origin["name"], origin["address"])
-    # rand=1.0: partial error ratios count as healthy to a monitor (it needs repeated failures).
-    return state.faults.decide(FAULT_SERVICE, names, state.clock(), rand=lambda: 1.0)
+    return state.faults.steady(FAULT_SERVICE, names, state.clock())
 
 
 def _pool_view(state: SimState, pool: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +158,8 @@ def _healthcheck_view(state: SimState, check: dict[str, Any]) -> dict[str, Any]:
     """A health check with ``status`` and ``failure_reason`` from the faults on its name."""
     if check["suspended"]:
         return {**check, "status": "suspended", "failure_reason": ""}
-    decision = state.faults.decide(
-        FAULT_SERVICE,
-        (check["id"], check["name"], check["address"]),
-        state.clock(),
-        rand=lambda: 1.0,
+    decision = state.faults.steady(
+        FAULT_SERVICE, (check["id"], check["name"], check["address"]), state.clock()
     )
     health = origin_health(decision, 10.0)
     return {

@@ -48,7 +48,7 @@ async def running(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process,
 async def test_simulator_command_serves_the_api_with_the_given_token() -> None:
     """The printed base URL and token work as CLOUDFLARE_API_BASE_URL / _TOKEN would."""
     async with (
-        running("simulator", "--port", "0", "--token", TOKEN) as (proc, printed),
+        running("simulator", "--port", "0", "--token", TOKEN) as (_, printed),
         aiohttp.ClientSession() as http,
     ):
         assert printed["API token"] == TOKEN
@@ -72,7 +72,13 @@ async def test_simulator_stops_cleanly_on_sigterm() -> None:
 async def test_bad_listen_address_exits_2_with_a_hint() -> None:
     """A malformed --listen is bad input: exit 2 and a message saying what to write."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", "demo", "--listen", "localhost", stderr=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "monitor",
+        "demo",
+        "--listen",
+        "localhost",
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2

@@ -57,6 +57,12 @@ async def test_account_and_user(sim: SimHandle, client: CloudflareClient) -> Non
     assert (account.name, user.email) == ("SpaceVision", "ops@spacevision.app")
 
 
+async def test_memberships_are_listed(sim: SimHandle, client: CloudflareClient) -> None:
+    """GET /memberships pages into Membership models naming the account."""
+    memberships = [m async for m in client.accounts.memberships()]
+    assert [m.account.id if m.account else None for m in memberships] == [sim.account_id]
+
+
 async def test_zones_are_listed_found_and_fetched(client: CloudflareClient) -> None:
     """The seeded zone is listed, found by name and fetched by id."""
     listed = [z.name async for z in client.zones.list()]

@@ -179,3 +179,11 @@ async def test_reset_returns_to_the_seed_and_ends_old_tails(sim: SimHandle) -> N
     assert await sim.control("GET", "/__sim/faults") == []
     status, body = await sim.call("GET", f"{scripts}/api/tails")
     assert (status, body["result"]) == (200, [])
+
+
+async def test_memberships_list_the_account(sim: SimHandle) -> None:
+    """GET /memberships lists the token's membership of the simulated account."""
+    status, body = await sim.call("GET", "/memberships")
+    assert status == 200
+    assert [m["account"]["id"] for m in body["result"]] == [sim.account_id]
+    assert body["result"][0]["status"] == "accepted"

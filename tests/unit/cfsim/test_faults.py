@@ -53,12 +53,12 @@ def test_fault_expires_after_duration() -> None:
     assert table.active(now=110) == []
 
 
-def test_error_ratio_fails_only_that_share() -> None:
-    """error_ratio: the request fails when the random draw falls under the ratio."""
+def test_error_ratio_fails_exactly_that_share_evenly() -> None:
+    """error_ratio 0.25 fails every fourth matching request: the same sequence every run."""
     table = FaultTable()
-    table.add(spec(service="r2", error_status=503, error_ratio=0.3), now=0)
-    assert table.decide("r2", (), now=0, rand=lambda: 0.29).error_status == 503
-    assert table.decide("r2", (), now=0, rand=lambda: 0.31).error_status is None
+    table.add(spec(service="r2", error_status=503, error_ratio=0.25), now=0)
+    outcomes = [table.decide("r2", (), now=0).error_status for _ in range(8)]
+    assert [None, None, None, 503, None, None, None, 503] == outcomes
 
 
 def test_latency_adds_up_and_does_not_fail() -> None:
@@ -104,3 +104,13 @@ def test_bad_fault_specs_are_refused(bad: dict[str, object]) -> None:
     """No effect, an unknown service or field, or out-of-range values are refused."""
     with pytest.raises(ValidationError):
         FaultSpec.model_validate(bad)
+
+
+def test_monitor_view_ignores_partial_faults_and_counts_no_hits() -> None:
+    """Health monitors see outages, not partial failures, and looking does not count a hit."""
+    table = FaultTable()
+    partial = table.add(spec(service="api", error_status=503, error_ratio=0.5), now=0)
+    assert table.steady("api", (), now=0) == Decision()
+    table.add(spec(service="api", outage=True), now=0)
+    assert table.steady("api", (), now=0).outage
+    assert partial.hits == 0
