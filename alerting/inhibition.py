@@ -131,8 +131,7 @@ def inhibited(alerts: Iterable[Alert], rules: Sequence[InhibitRule]) -> dict[str
                 continue
             two_sided = matches_all(rule.source_matchers, target_labels)
             for source in sources.get(_key(rule, target_labels), ()):
-                if source.fingerprint == target.fingerprint:
-                    continue
+                # An alert fitting both sides is two-sided, so it never counts as its own source.
                 if two_sided and matches_all(rule.target_matchers, labels[source.fingerprint]):
                     continue
                 result[target.fingerprint] = source.fingerprint
