@@ -24,8 +24,10 @@ from alerting.lifecycle import Alert
 from alerting.matchers import Matcher, MatcherError, is_label_name, matches_all, parse_matcher
 from alerting.model import AlertState
 
-# The built-in inhibit rules, in Alertmanager's configuration shape; docs/alerts.md explains
-# each and the labels they rely on. Data, parsed by default_inhibit_rules().
+# The built-in inhibit rules, in Alertmanager's configuration shape: data, parsed by
+# default_inhibit_rules(). docs/alerts.md explains each and the labels it relies on; the
+# required-label matchers (zone=~".+", alert=~".+") keep alerts that lack the label from
+# counting as "equal" (a missing label equals a missing label).
 DEFAULT_INHIBIT_RULES: tuple[Mapping[str, Any], ...] = (
     {
         "name": "zone_dns_down",
@@ -40,10 +42,10 @@ DEFAULT_INHIBIT_RULES: tuple[Mapping[str, Any], ...] = (
         "equal": [],
     },
     {
-        "name": "api_auth_failure",
-        "source_matchers": ['reason="auth"'],
-        "target_matchers": ['needs_api="true"'],
-        "equal": [],
+        "name": "critical_over_warning",
+        "source_matchers": ['severity="critical"', 'alert=~".+"'],
+        "target_matchers": ['severity="warning"'],
+        "equal": ["alert", "probe"],
     },
 )
 

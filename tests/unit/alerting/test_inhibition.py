@@ -14,7 +14,7 @@ from alerting.inhibition import (
 )
 from alerting.lifecycle import Alert
 from alerting.matchers import parse_matchers
-from alerting.model import AlertState, fingerprint
+from alerting.model import AlertState, Severity, fingerprint
 
 
 def _alert(
@@ -22,11 +22,12 @@ def _alert(
     labels: dict[str, str],
     state: AlertState = AlertState.FIRING,
     firing_since: float = 100.0,
+    severity: Severity = "critical",
 ) -> Alert:
     return Alert(
         fingerprint=fingerprint(rule, labels),
         rule=rule,
-        severity="critical",
+        severity=severity,
         labels=labels,
         state=state,
         active_since=firing_since,
@@ -198,10 +199,9 @@ def test_inhibited_alert_still_inhibits() -> None:
     assert {"mid": "root", "leaf": "mid"} == _names(inhibited(alerts, rules), alerts)
 
 
-TOKEN_INVALID = _alert("api_token_invalid", {"probe": "token", "probe_type": "api"})
-WORKERS_DOWN_AUTH = _alert(
-    "probe_down",
-    {"probe": "workers", "probe_type": "workers", "needs_api": "true", "reason": "auth"},
+TOKEN_INVALID = _alert("api_token_invalid", {"probe": "cf-api", "probe_type": "api"})
+WORKERS_DOWN = _alert(
+    "probe_down", {"probe": "workers", "probe_type": "workers", "needs_api": "true"}
 )
 KV_SLOW = _alert("kv_latency_high", {"probe": "kv", "probe_type": "kv", "needs_api": "true"})
 HTTP_DOWN = _alert("probe_down", {"probe": "www", "probe_type": "http", "zone": "example.com"})
@@ -210,18 +210,23 @@ ZONE_DNS_DOWN = _alert(
 )
 
 
+def _ladder(rule: str, severity: Severity, probe: str) -> Alert:
+    labels = {"probe": probe, "probe_type": "r2", "alert": "r2_quota", "severity": severity}
+    return _alert(rule, labels, severity=severity)
+
+
 @pytest.mark.parametrize(
     ("alerts", "expected"),
     [
         pytest.param(
-            [TOKEN_INVALID, WORKERS_DOWN_AUTH, KV_SLOW],
-            {"workers": "token", "kv": "token"},
+            [TOKEN_INVALID, WORKERS_DOWN, KV_SLOW, HTTP_DOWN],
+            {"workers": "cf-api", "kv": "cf-api"},
             id="invalid-token-mutes-everything-needing-the-api",
         ),
         pytest.param(
-            [WORKERS_DOWN_AUTH, KV_SLOW],
-            {"kv": "workers"},
-            id="auth-failure-mutes-other-api-alerts",
+            [WORKERS_DOWN, KV_SLOW],
+            {},
+            id="api-alerts-alone-are-not-muted",
         ),
         pytest.param(
             [ZONE_DNS_DOWN, HTTP_DOWN, KV_SLOW],
@@ -232,6 +237,23 @@ ZONE_DNS_DOWN = _alert(
             [_alert("probe_down", {"probe": "dns", "probe_type": "dns"}), HTTP_NO_ZONE],
             {},
             id="dns-alert-without-zone-mutes-nothing",
+        ),
+        pytest.param(
+            [
+                _ladder("r2_quota_critical", "critical", "assets"),
+                _ladder("r2_quota_warning", "warning", "assets"),
+                _ladder("r2_quota_warning", "warning", "backups"),
+            ],
+            {"assets": "assets"},
+            id="critical-mutes-the-warning-of-the-same-alert-and-probe",
+        ),
+        pytest.param(
+            [
+                _alert("probe_down", {"probe": "kv", "probe_type": "kv"}),
+                _alert("kv_latency_high", {"probe": "kv", "probe_type": "kv"}, severity="warning"),
+            ],
+            {},
+            id="critical-without-an-alert-label-mutes-no-warning",
         ),
     ],
 )
