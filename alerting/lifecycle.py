@@ -139,14 +139,7 @@ def step(
     several verdicts name one alert, the one with the latest ``at`` counts. Returns the alerts
     to keep (resolved ones until their retention ends) and the events, ordered by fingerprint.
     """
-    latest: dict[str, RuleVerdict] = {}
-    for candidate in verdicts:
-        if now - candidate.at >= settings.stale_after:
-            continue
-        fp = candidate.fingerprint
-        known = latest.get(fp)
-        if known is None or candidate.at >= known.at:
-            latest[fp] = candidate
+    latest = _latest_verdicts(alerts, verdicts, now, settings)
     kept: dict[str, Alert] = {}
     events: list[AlertEvent] = []
     for fp in sorted(alerts.keys() | latest.keys()):
@@ -163,6 +156,33 @@ def step(
         if not _expired(alert, now, settings):
             kept[fp] = alert
     return kept, events
+
+
+def _latest_verdicts(
+    alerts: Mapping[str, Alert],
+    verdicts: Sequence[RuleVerdict],
+    now: float,
+    settings: LifecycleSettings,
+) -> dict[str, RuleVerdict]:
+    """The newest usable verdict per alert fingerprint.
+
+    Most verdicts of a round are inactive and about no alert; hashing their labels into a
+    fingerprint would be most of the round's cost, so an inactive verdict is only
+    fingerprinted when its (rule, probe) could name a known alert or an active verdict.
+    """
+    relevant = {(a.rule, a.labels.get("probe")) for a in alerts.values()}
+    relevant.update((v.rule, v.labels.get("probe")) for v in verdicts if v.active)
+    latest: dict[str, RuleVerdict] = {}
+    for candidate in verdicts:
+        if now - candidate.at >= settings.stale_after:
+            continue
+        if not candidate.active and (candidate.rule, candidate.labels.get("probe")) not in relevant:
+            continue
+        fp = candidate.fingerprint
+        known = latest.get(fp)
+        if known is None or candidate.at >= known.at:
+            latest[fp] = candidate
+    return latest
 
 
 def _advance(

@@ -478,11 +478,24 @@ def test_pending_alert_records_when_it_became_active() -> None:
     assert (0.0, 65.0) == actual
 
 
-def test_latest_of_several_verdicts_counts() -> None:
+@pytest.mark.parametrize(
+    ("verdicts", "expected"),
+    [
+        pytest.param(
+            [(False, 10.0), (True, 20.0), (False, 5.0)],
+            ("firing", ["firing"]),
+            id="newest-true",
+        ),
+        pytest.param([(True, 10.0), (False, 20.0)], ("-", []), id="newest-false"),
+    ],
+)
+def test_latest_of_several_verdicts_counts(
+    verdicts: list[tuple[bool, float]], expected: tuple[str, list[str]]
+) -> None:
     """When one round holds several verdicts for one alert, the newest observation decides."""
-    verdicts = [_verdict(False, 10.0), _verdict(True, 20.0), _verdict(False, 5.0)]
-    alerts, events = step({}, verdicts, 20.0, SETTINGS)
-    assert (AlertState.FIRING, ["firing"]) == (alerts[FP].state, [e.kind for e in events])
+    alerts, events = step({}, [_verdict(a, at) for a, at in verdicts], 20.0, SETTINGS)
+    state = alerts[FP].state.value if FP in alerts else "-"
+    assert expected == (state, [e.kind for e in events])
 
 
 def test_alerts_are_independent_and_events_ordered_by_fingerprint() -> None:
