@@ -64,7 +64,9 @@ class RuleVerdict:
     (:mod:`alerting.lifecycle`) turns them into alert state and events. ``labels`` are the
     rule's labels, the probe's labels and ``probe`` / ``probe_type``; together with ``rule``
     they identify the alert instance (:func:`fingerprint`). ``annotations`` are the rendered
-    ``summary``, ``description`` and ``runbook_url``.
+    ``summary``, ``description`` and ``runbook_url``. A condition the engine could not decide
+    is inactive and says why: ``missing`` names what the probe did not publish this round
+    (``values.error_ratio``), ``error`` carries a CEL evaluation error.
     """
 
     rule: str
@@ -76,6 +78,8 @@ class RuleVerdict:
     annotations: Mapping[str, str] = field(default_factory=dict)
     for_s: float = 0.0
     keep_firing_for_s: float = 0.0
+    missing: tuple[str, ...] = ()
+    error: str | None = None
 
     @property
     def fingerprint(self) -> str:
