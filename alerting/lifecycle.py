@@ -135,8 +135,9 @@ def step(
 
     ``alerts`` is the previous round's result (or records loaded after a restart), keyed by
     fingerprint. ``verdicts`` is the round: the verdict of every rule for every probe with a
-    current observation; an alert without a verdict keeps its state until it goes stale. When
-    several verdicts name one alert, the one with the latest ``at`` counts. Returns the alerts
+    current observation; an alert without a usable verdict (none, undecided, or on an
+    observation older than ``stale_after``) keeps its state until it goes stale. When several
+    verdicts name one alert, the one with the latest ``at`` counts. Returns the alerts
     to keep (resolved ones until their retention ends) and the events, ordered by fingerprint.
     """
     latest = _latest_verdicts(alerts, verdicts, now, settings)
@@ -164,7 +165,8 @@ def _latest_verdicts(
     now: float,
     settings: LifecycleSettings,
 ) -> dict[str, RuleVerdict]:
-    """The newest usable verdict per alert fingerprint.
+    """The newest usable verdict per alert fingerprint: decided (no ``missing`` value, no
+    ``error``) and about an observation younger than ``stale_after``.
 
     Most verdicts of a round are inactive and about no alert; hashing their labels into a
     fingerprint would be most of the round's cost, so an inactive verdict is only
@@ -176,6 +178,8 @@ def _latest_verdicts(
     for candidate in verdicts:
         if now - candidate.at >= settings.stale_after:
             continue
+        if candidate.missing or candidate.error is not None:
+            continue  # undecided: says nothing about the condition, so it counts as no verdict
         if not candidate.active and (candidate.rule, candidate.labels.get("probe")) not in relevant:
             continue
         fp = candidate.fingerprint

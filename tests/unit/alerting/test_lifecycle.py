@@ -412,6 +412,48 @@ def test_staleness(
     assert expected == trace
 
 
+@pytest.mark.parametrize(
+    ("for_s", "undecided", "expected"),
+    [
+        pytest.param(
+            0,
+            {"missing": ("values.error_ratio",)},
+            [("firing", ("firing",)), ("firing", ()), ("resolved", ("resolved",))],
+            id="missing-value-holds-a-firing-alert-until-stale",
+        ),
+        pytest.param(
+            0,
+            {"error": "no such overload"},
+            [("firing", ("firing",)), ("firing", ()), ("resolved", ("resolved",))],
+            id="evaluation-error-holds-a-firing-alert-until-stale",
+        ),
+        pytest.param(
+            60,
+            {"missing": ("values.error_ratio",)},
+            [("pending", ()), ("pending", ()), ("-", ())],
+            id="missing-value-neither-drops-nor-fires-a-pending-alert",
+        ),
+    ],
+)
+def test_undecided_verdict_counts_as_none(
+    for_s: float, undecided: dict[str, Any], expected: list[tuple[str, tuple[str, ...]]]
+) -> None:
+    """A verdict the engine could not decide is inactive but says nothing about the condition:
+    it neither resolves nor fires an alert, which goes stale if it stays undecided."""
+    unknown = replace(_verdict(False, 0.0, for_s=for_s), **undecided)
+    alerts: dict[str, Alert] = {}
+    trace = []
+    for now, verdict in [
+        (0.0, _verdict(True, 0.0, for_s=for_s)),
+        (200.0, replace(unknown, at=200.0)),
+        (300.0, replace(unknown, at=300.0)),
+    ]:
+        alerts, events = step(alerts, [verdict], now, SETTINGS)
+        state = alerts[FP].state.value if FP in alerts else "-"
+        trace.append((state, tuple(e.kind for e in events)))
+    assert expected == trace
+
+
 def test_stale_resolve_gives_its_reason() -> None:
     """A resolve caused by silence from the probe says ``stale``, one caused by the condition
     says ``cleared``, so notifications do not claim a recovery nobody observed."""
