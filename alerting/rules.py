@@ -218,9 +218,13 @@ class Selector(BaseModel):
 
 
 class Rule(BaseModel):
-    """One alert rule as written in config (``for`` is the Python attribute ``for_``)."""
+    """One alert rule as written in config.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
+    The YAML key ``for`` is the attribute ``for_``; durations are given as text (``"5m"``)
+    and held as seconds, so build a rule from a mapping: ``Rule.model_validate({...})``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     """Unique, lower-case snake_case or kebab-case."""

@@ -45,7 +45,7 @@ _PLACEHOLDER = re.compile(
 _PATH = re.compile(r"(?P<root>[A-Za-z_][A-Za-z0-9_]*)(?:\.(?P<key>[A-Za-z_][A-Za-z0-9_]*))?")
 _SPEC = re.compile(
     r"(?:(?P<fill>[^{}])?(?P<align>[<>=^]))?(?P<sign>[-+ ])?z?#?0?(?P<width>\d+)?[,_]?"
-    r"(?:\.(?P<precision>\d+))?(?P<type>[eEfFgGn%s])?"
+    r"(?:\.(?P<precision>\d+))?(?P<type>[bcdeEfFgGnosxX%])?"
 )
 _MAX_WIDTH = 64
 _MAX_PRECISION = 20

@@ -1,0 +1,288 @@
+"""Evaluating rules: selection, verdict contents, undecided conditions and the cache."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from alerting.model import Observation, ProbeStatus, RuleVerdict
+from alerting.rules import EvaluationCache, RuleSet, evaluate, load_rules
+
+
+def rule(**overrides: Any) -> dict[str, Any]:
+    """A valid rule as parsed from YAML, with ``overrides`` applied (``None`` drops a key)."""
+    raw: dict[str, Any] = {
+        "name": "down",
+        "condition": 'status == "crit"',
+        "severity": "critical",
+        "summary": "$probe is down",
+    }
+    raw.update(overrides)
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+def obs(
+    probe: str = "api",
+    probe_type: str = "workers",
+    status: ProbeStatus = "crit",
+    at: float = 100.0,
+    values: dict[str, float] | None = None,
+    labels: dict[str, str] | None = None,
+    reason: str | None = None,
+    message: str = "",
+) -> Observation:
+    """An observation with defaults that the default rule finds active."""
+    return Observation(
+        probe=probe,
+        probe_type=probe_type,
+        status=status,
+        at=at,
+        values=values or {},
+        labels=labels or {},
+        message=message,
+        reason=reason,
+    )
+
+
+def names(verdicts: list[RuleVerdict]) -> list[tuple[str, str]]:
+    """``(rule, probe)`` of each verdict, in order."""
+    return [(v.rule, v.labels["probe"]) for v in verdicts]
+
+
+@pytest.mark.parametrize(
+    ("select", "observation", "selected"),
+    [
+        (None, obs(), True),
+        ({"types": ["workers"]}, obs(), True),
+        ({"types": ["kv", "r2"]}, obs(), False),
+        ({"probes": ["api"]}, obs(), True),
+        ({"probes": ["web"]}, obs(), False),
+        ({"probes": ["api"], "types": ["kv"]}, obs(), False),
+        ({"labels": ['env="prod"']}, obs(labels={"env": "prod"}), True),
+        ({"labels": ['env="prod"']}, obs(labels={"env": "staging"}), False),
+        ({"labels": ['env!="prod"']}, obs(labels={}), True),
+        ({"labels": ['env=~"prod|staging"']}, obs(labels={"env": "staging"}), True),
+        ({"labels": ['env=~"prod"']}, obs(labels={"env": "production"}), False),
+        ({"labels": ['env!~"stag.*"']}, obs(labels={"env": "prod"}), True),
+        ({"labels": ['probe=~"api-.*"']}, obs(probe="api-eu"), True),
+        ({"labels": ['probe_type="kv"']}, obs(), False),
+        ({"types": ["workers"], "labels": ['env="prod"']}, obs(labels={"env": "dev"}), False),
+        (
+            {"types": ["workers"], "labels": ['env="prod"', 'team="web"']},
+            obs(labels={"env": "prod", "team": "web"}),
+            True,
+        ),
+    ],
+)
+def test_selection(select: dict[str, Any] | None, observation: Observation, selected: bool) -> None:
+    """A rule sees a probe only when every criterion of its selector holds."""
+    rules = load_rules([rule(select=select)])
+    assert selected == bool(evaluate(rules, [observation], now=0.0))
+
+
+def test_order_is_observation_then_rule() -> None:
+    """Verdicts come per observation, and per rule in file order within it."""
+    rules = load_rules(
+        [
+            rule(name="by_name", select={"probes": ["cache"]}),
+            rule(name="by_type", select={"types": ["kv"]}),
+            rule(name="everywhere"),
+            rule(name="by_label", select={"labels": ['env="prod"']}),
+        ]
+    )
+    observations = [
+        obs(probe="api", labels={"env": "prod"}),
+        obs(probe="cache", probe_type="kv"),
+    ]
+    expected = [
+        ("everywhere", "api"),
+        ("by_label", "api"),
+        ("by_name", "cache"),
+        ("by_type", "cache"),
+        ("everywhere", "cache"),
+    ]
+    assert expected == names(evaluate(rules, observations, now=0.0))
+
+
+def test_verdict_contents() -> None:
+    """A verdict carries the rule, severity, labels, values, timers, annotations and time."""
+    rules = load_rules(
+        [
+            rule(
+                name="worker_errors",
+                select={"types": ["workers"]},
+                condition="values.error_ratio > 0.05",
+                severity="warning",
+                **{"for": "5m"},
+                keep_firing_for="2m",
+                labels={"team": "web", "env": "prod"},
+                summary="Worker $probe: ${values.error_ratio:.1%}",
+                description="${values.errors:.0f} errors ($reason) for ${labels.team}",
+                runbook_url="https://example.com/runbook",
+            )
+        ]
+    )
+    observation = obs(
+        status="warn",
+        values={"error_ratio": 0.08, "errors": 8},
+        labels={"env": "staging", "zone": "example.com", "probe": "spoofed"},
+        reason="http_status",
+    )
+    expected = RuleVerdict(
+        rule="worker_errors",
+        severity="warning",
+        labels={
+            "env": "prod",
+            "zone": "example.com",
+            "team": "web",
+            "probe": "api",
+            "probe_type": "workers",
+            "severity": "warning",
+        },
+        active=True,
+        at=250.0,
+        values={"error_ratio": 0.08, "errors": 8.0},
+        annotations={
+            "summary": "Worker api: 8.0%",
+            "description": "8 errors (http_status) for web",
+            "runbook_url": "https://example.com/runbook",
+        },
+        for_s=300.0,
+        keep_firing_for_s=120.0,
+    )
+    assert [expected] == evaluate(rules, [observation], now=250.0)
+
+
+def test_values_are_doubles() -> None:
+    """A probe publishing an int still gives the condition and the verdict a double."""
+    rules = load_rules([rule(condition="values.n * 2.0 > 5.0")])
+    (verdict,) = evaluate(rules, [obs(values={"n": 3})], now=0.0)
+    assert (True, float) == (verdict.active, type(verdict.values["n"]))
+
+
+@pytest.mark.parametrize(
+    ("condition", "values", "expected"),
+    [
+        ("values.x > 1.0", {"x": 2.0}, (True, (), None)),
+        ("values.x > 1.0", {"x": 0.5}, (False, (), None)),
+        ("values.x > 1.0 && values.y > 1.0", {}, (False, ("values.x", "values.y"), None)),
+        ("values.x > 1.0", {"x": float("nan")}, (False, ("values.x",), None)),
+        (
+            "int(values.x) / int(values.y) > 1",
+            {"x": 1.0, "y": 0.0},
+            (False, (), "division by zero in CEL expression"),
+        ),
+    ],
+)
+def test_undecided_conditions_say_why(
+    condition: str, values: dict[str, float], expected: tuple[bool, tuple[str, ...], str | None]
+) -> None:
+    """Missing values and CEL errors leave the verdict inactive and are reported in it."""
+    rules = load_rules([rule(condition=condition)])
+    (verdict,) = evaluate(rules, [obs(values=values)], now=0.0)
+    assert expected == (verdict.active, verdict.missing, verdict.error)
+
+
+def test_annotations_show_missing_values() -> None:
+    """A template field the round lacks shows as <missing …> in the rendered annotation."""
+    rules = load_rules([rule(summary="at ${values.error_ratio:.1%}")])
+    (verdict,) = evaluate(rules, [obs()], now=0.0)
+    assert {"summary": "at <missing values.error_ratio>"} == dict(verdict.annotations)
+
+
+def test_shared_contexts_keep_probes_apart() -> None:
+    """Rules reading only status, type and reason share contexts, never their answers."""
+    rules = load_rules([rule(condition='status == "crit" && reason == "timeout"')])
+    observations = [
+        obs(probe="a", reason="timeout"),
+        obs(probe="b", reason="auth"),
+        obs(probe="c", status="ok"),
+        obs(probe="d", reason="timeout"),
+    ]
+    verdicts = evaluate(rules, observations, now=0.0)
+    assert [True, False, False, True] == [v.active for v in verdicts]
+
+
+def round_of(at: float, error_ratio: float = 0.01) -> list[Observation]:
+    """Two probes at time ``at``; ``web``'s error ratio is the parameter."""
+    return [
+        obs(probe="api", status="ok", at=at, values={"error_ratio": 0.01}),
+        obs(probe="web", status="ok", at=at, values={"error_ratio": error_ratio}),
+    ]
+
+
+RULES: RuleSet = load_rules(
+    [
+        rule(),
+        rule(name="errors", condition="values.error_ratio > 0.05", summary="${values.error_ratio}"),
+    ]
+)
+
+
+def test_unchanged_observations_are_cached() -> None:
+    """A probe unchanged but for its time reuses last round's results."""
+    cache = EvaluationCache()
+    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
+    evaluate(RULES, round_of(15.0), now=15.0, cache=cache)
+    assert (2, 2) == (cache.misses, cache.hits)
+
+
+def test_changed_observations_are_re_evaluated() -> None:
+    """A probe whose values changed is evaluated afresh, and its verdict follows."""
+    cache = EvaluationCache()
+    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
+    verdicts = evaluate(RULES, round_of(15.0, error_ratio=0.2), now=15.0, cache=cache)
+    expected = ((3, 1), [False, False, False, True])
+    assert expected == ((cache.misses, cache.hits), [v.active for v in verdicts])
+
+
+def test_cached_verdicts_equal_fresh_ones() -> None:
+    """Over a sequence of rounds, verdicts are the same with a cache as without one."""
+    cache = EvaluationCache()
+    rounds = [
+        (0.0, round_of(0.0)),
+        (15.0, round_of(15.0)),
+        (30.0, round_of(30.0, error_ratio=0.3)),
+        (45.0, round_of(45.0, error_ratio=0.3)),
+        (60.0, round_of(60.0)),
+    ]
+    cached = [evaluate(RULES, batch, now, cache) for now, batch in rounds]
+    fresh = [evaluate(RULES, batch, now) for now, batch in rounds]
+    assert fresh == cached
+
+
+def test_cached_verdicts_take_the_new_time() -> None:
+    """A verdict from cache still carries this round's time."""
+    cache = EvaluationCache()
+    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
+    verdicts = evaluate(RULES, round_of(15.0), now=15.0, cache=cache)
+    assert {15.0} == {v.at for v in verdicts}
+
+
+def test_a_new_rule_set_empties_the_cache() -> None:
+    """Results of old rules are never reused for new ones."""
+    cache = EvaluationCache()
+    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
+    other = load_rules([rule(condition='status == "ok"')])
+    verdicts = evaluate(other, round_of(15.0), now=15.0, cache=cache)
+    assert ((4, 0), [True, True]) == ((cache.misses, cache.hits), [v.active for v in verdicts])
+
+
+def test_probes_absent_from_a_round_are_forgotten() -> None:
+    """The cache holds only the probes of the last round, so it cannot grow without bound."""
+    cache = EvaluationCache()
+    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
+    evaluate(RULES, round_of(15.0)[:1], now=15.0, cache=cache)
+    assert 1 == len(cache)
+
+
+def test_a_message_change_is_a_change() -> None:
+    """The probe's message shows in templates, so a new message re-renders."""
+    rules = load_rules([rule(summary="$message")])
+    cache = EvaluationCache()
+    first = obs(message="503")
+    evaluate(rules, [first], now=0.0, cache=cache)
+    (verdict,) = evaluate(rules, [replace(first, message="502")], now=15.0, cache=cache)
+    assert ("502", 2) == (verdict.annotations["summary"], cache.misses)
