@@ -392,6 +392,9 @@ class RuleSet:
     everywhere: tuple[CompiledRule, ...]
     checked: frozenset[int]
     """Indexes of the rules the index alone cannot decide."""
+    needs_check: frozenset[str]
+    """Probe types whose candidate rules include checked ones (``""``: the types no rule
+    names)."""
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule]) -> RuleSet:
@@ -414,12 +417,17 @@ class RuleSet:
                     by_type.setdefault(probe_type, []).append(compiled)
             else:
                 everywhere.append(compiled)
+        typed = {k: _in_order([*v, *everywhere]) for k, v in by_type.items()}
+        needs_check = {t for t, candidates in typed.items() if _any_in(candidates, checked)}
+        if _any_in(everywhere, checked):
+            needs_check.add("")
         return cls(
             rules=tuple(rules),
             by_probe={k: tuple(v) for k, v in by_probe.items()},
-            by_type={k: _in_order([*v, *everywhere]) for k, v in by_type.items()},
+            by_type=typed,
             everywhere=tuple(everywhere),
             checked=frozenset(checked),
+            needs_check=frozenset(needs_check),
         )
 
     def __len__(self) -> int:
@@ -430,16 +438,23 @@ class RuleSet:
 
     def select(self, observation: Observation) -> tuple[CompiledRule, ...]:
         """The rules that select ``observation``'s probe, in rule order."""
-        candidates = self.by_type.get(observation.probe_type, self.everywhere)
+        probe_type = observation.probe_type
+        candidates = self.by_type.get(probe_type)
+        if candidates is None:
+            candidates, probe_type = self.everywhere, ""
         named = self.by_probe.get(observation.probe)
         if named is not None:
             candidates = _in_order([*candidates, *named])
-        checked = self.checked
-        if not checked:
+        elif probe_type not in self.needs_check:
             return candidates
+        checked = self.checked
         return tuple(
             c for c in candidates if c.index not in checked or c.rule.select.matches(observation)
         )
+
+
+def _any_in(rules: Iterable[CompiledRule], indexes: frozenset[int] | set[int]) -> bool:
+    return any(c.index in indexes for c in rules)
 
 
 def _in_order(rules: Iterable[CompiledRule]) -> tuple[CompiledRule, ...]:
@@ -856,7 +871,7 @@ def evaluate(
             memo.hits += 1
         else:
             memo.misses += 1
-            entry = _evaluate_one(rules, obs, memo)
+            entry = _evaluate_one(rules, obs, memo, entry)
         entries[obs.probe] = entry
         values = entry.values
         for compiled, outcome, labels, notes in entry.results:
@@ -895,27 +910,38 @@ def _unchanged(before: Observation, now: Observation) -> bool:
     )
 
 
-def _evaluate_one(rules: RuleSet, obs: Observation, memo: EvaluationCache) -> _Entry:
-    selected = rules.select(obs)
+def _evaluate_one(
+    rules: RuleSet, obs: Observation, memo: EvaluationCache, before: _Entry | None
+) -> _Entry:
+    """Evaluate every rule selecting ``obs``; ``before`` is the probe's previous entry, whose
+    selection and verdict labels still hold when its type and labels are the same."""
     values = {k: float(v) for k, v in obs.values.items()}
-    if not selected:
+    if (
+        before is not None
+        and before.observation.probe_type == obs.probe_type
+        and before.observation.labels == obs.labels
+    ):
+        pairs = [(result[0], result[2]) for result in before.results]
+    else:
+        base = {**obs.labels, "probe": obs.probe, "probe_type": obs.probe_type}
+        pairs = [(c, {**base, **c.labels}) for c in rules.select(obs)]
+    if not pairs:
         return _Entry(obs, values, ())
-    needs = memo._needs.get(selected)
+    key = tuple(c for c, _ in pairs)
+    needs = memo._needs.get(key)
     if needs is None:
-        needs = memo._needs[selected] = _Needs.of(selected)
+        needs = memo._needs[key] = _Needs.of(key)
     own = _context(needs, obs, values)
     shared = None
     probe_labels = obs.labels
-    base = {**probe_labels, "probe": obs.probe, "probe_type": obs.probe_type}
     results: list[_Result] = []
-    for compiled in selected:
+    for compiled, labels in pairs:
         if compiled.shared_context:
             if shared is None:
                 shared = _shared_context(memo, obs)
             context = shared
         else:
             context = own
-        labels = {**base, **compiled.labels}
         results.append(
             (
                 compiled,

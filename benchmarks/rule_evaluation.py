@@ -4,21 +4,23 @@ Workload (stated, not tuned to the result):
 
 - 1,000 probes of six types: 300 ``workers``, 150 each of ``kv``, ``r2``, ``d1`` and
   ``dns``, 100 ``pages``; each with three labels (``env``, ``team``, ``zone``) and the values
-  its type publishes (docs/rules.md), 4 to 7 numbers, drawn at random (seeded) so that a few
+  its type publishes (docs/rules.md), 3 to 7 numbers, drawn at random (seeded) so that a few
   per cent of conditions hold.
 - 20 rules: the 15 of ``config/rules/*.yaml`` plus 5 a user would add (a stricter
   error ratio for ``env="prod"`` Workers, KV latency critical, DNS propagation stuck, a slow
   probe rule over every probe, stale Pages deployments). Three rules select every probe, the
-  rest select by type, so a probe meets 5.5 rules on average: about 5,500 (rule, probe) pairs.
+  rest select by type (one also by label), so a probe meets 5.7 rules on average: 5,671
+  (rule, probe) pairs a round.
 - Scenarios: ``cold`` (a fresh cache: the first round after a start or reload), ``steady``
-  at 10 % and 25 % of observations changed since the last round (the rest unchanged apart
-  from their time, as when probes run every 60 s and rounds come every 15 s), ``all-changed``
-  (a warm cache that never hits), and ``worst`` (every rule selects every probe: 20,000 pairs,
-  every probe publishing every value, cold).
+  at 10 % and 25 % of observations changed since the last round, the rest unchanged apart
+  from their time (25 %: probes every 60 s, a round every 15 s, every run changing its
+  values), ``all-changed`` (a warm cache that never hits), and ``worst`` (every rule selects
+  every probe: 20,000 pairs, every probe publishing every value, cold).
 
 Each scenario runs ``--rounds`` timed rounds after two untimed ones; the figures are the
-median and the slowest round, wall time of :func:`alerting.rules.evaluate` only (the
-observations are built beforehand), garbage collector on.
+median and the slowest round, wall time of :func:`alerting.rules.evaluate` only (each round's
+observations are made just before its call, outside the timing), garbage collector on.
+Recorded figures and where the time goes: docs/rules.md, "Evaluation cost".
 
     .venv/bin/python benchmarks/rule_evaluation.py [--rounds N] [--probes N] [--json]
 """

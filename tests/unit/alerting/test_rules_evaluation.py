@@ -286,3 +286,21 @@ def test_a_message_change_is_a_change() -> None:
     evaluate(rules, [first], now=0.0, cache=cache)
     (verdict,) = evaluate(rules, [replace(first, message="502")], now=15.0, cache=cache)
     assert ("502", 2) == (verdict.annotations["summary"], cache.misses)
+
+
+def test_a_label_change_re_selects() -> None:
+    """A probe whose labels changed is selected afresh, so label matchers see the change."""
+    rules = load_rules([rule(select={"labels": ['env="prod"']})])
+    cache = EvaluationCache()
+    evaluate(rules, [obs(labels={"env": "prod"})], now=0.0, cache=cache)
+    verdicts = evaluate(rules, [obs(labels={"env": "dev"}, status="ok")], now=15.0, cache=cache)
+    assert [] == verdicts
+
+
+def test_a_value_change_keeps_the_labels() -> None:
+    """A re-evaluated probe with the same labels gets the same verdict labels as before."""
+    rules = load_rules([rule(labels={"team": "web"})])
+    cache = EvaluationCache()
+    (first,) = evaluate(rules, [obs(values={"x": 1.0})], now=0.0, cache=cache)
+    (second,) = evaluate(rules, [obs(values={"x": 2.0})], now=15.0, cache=cache)
+    assert (first.labels, 2) == (second.labels, cache.misses)
