@@ -153,6 +153,8 @@ def parse_duration(text: str) -> float:
 def _duration_from_config(raw: object) -> float:
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         raise DurationError(f"a duration is text such as '30s' or '5m', not {type(raw).__name__}")
+    if raw == 0:
+        return 0.0
     if not isinstance(raw, str):
         raise DurationError(
             f"{raw!r} has no unit: write '{raw}s' for seconds or '{raw}m' for minutes"

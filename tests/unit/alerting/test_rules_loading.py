@@ -71,6 +71,11 @@ def test_a_rule_parses_into_typed_config() -> None:
     assert expected == actual
 
 
+def test_a_bare_zero_is_a_duration() -> None:
+    """``for: 0`` in YAML is an int, and zero needs no unit."""
+    assert 0.0 == Rule.model_validate(rule(**{"for": 0})).for_
+
+
 def test_a_valid_list_loads_in_order() -> None:
     """A list of valid rules loads into a rule set that keeps their order."""
     rules = load_rules([rule(name="a"), rule(name="b")], known_values=KNOWN)
