@@ -45,7 +45,7 @@ from alerting.templates import Template, TemplateError, TemplateFields, compile_
 
 _T = TypeVar("_T")
 
-RESERVED_LABELS: frozenset[str] = frozenset({"probe", "probe_type", "severity"})
+RESERVED_LABELS: frozenset[str] = frozenset({"probe", "probe_type", "severity", "rule"})
 """Labels every verdict gets from its probe and rule; a rule cannot set them."""
 
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*")
@@ -844,14 +844,14 @@ class EvaluationCache:
 def evaluate(
     rules: RuleSet,
     observations: Iterable[Observation],
-    now: float,
     cache: EvaluationCache | None = None,
 ) -> list[RuleVerdict]:
     """One verdict per (rule, observation it selects), in observation order then rule order.
 
     A verdict's labels are the probe's labels, then the rule's labels (which win), then
     ``probe``, ``probe_type`` and ``severity``; its values are the observation's values as
-    doubles; its ``at`` is ``now``. A condition that cannot be decided (a value not published
+    doubles; its ``at`` is the observation's time (so the lifecycle can tell a probe that
+    stopped reporting: its old result keeps its old time). A condition that cannot be decided (a value not published
     this round, a CEL error) is inactive and says why in ``missing`` / ``error``. Pass the
     same ``cache`` every round to skip unchanged observations; pass every probe's latest
     observation each round.
@@ -887,7 +887,7 @@ def evaluate(
                     rule.severity,
                     labels,
                     outcome.active,
-                    now,
+                    obs.at,
                     values,
                     notes,
                     rule.for_,

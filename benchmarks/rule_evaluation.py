@@ -206,7 +206,7 @@ def timed(
         batch = next(rounds)
         memo = cache if warm else EvaluationCache()
         started = time.perf_counter()
-        verdicts = len(evaluate(rules, batch, batch[0].at, memo))
+        verdicts = len(evaluate(rules, batch, memo))
         elapsed = (time.perf_counter() - started) * 1000.0
         if k >= 2:
             times.append(elapsed)

@@ -181,14 +181,14 @@ WORKER = {"requests": 1000.0, "errors": 30.0, "error_ratio": 0.03, "cpu_time_p50
 )
 def test_pack_rules_fire_on_what_they_describe(obs: Observation, active: set[str]) -> None:
     """Each pack rule holds for the situation it is about and not for a healthy probe."""
-    verdicts = evaluate(load_packs(), [obs], now=0.0)
+    verdicts = evaluate(load_packs(), [obs])
     assert active == {v.rule for v in verdicts if v.active}
 
 
 def test_pack_descriptions_show_the_numbers() -> None:
     """The rendered description of a firing pack rule carries the figures that matter."""
     obs = observation("r2", {"bytes_used": 9.6e9, "quota_bytes": 10e9, "objects": 120_000.0})
-    verdicts = evaluate(load_packs(), [obs], now=0.0)
+    verdicts = evaluate(load_packs(), [obs])
     critical = next(v for v in verdicts if v.rule == "r2_quota_critical")
     expected = "Bucket r2-1 holds 9.6 GB in 120,000 objects, over 95 % of its 10.0 GB quota."
     assert expected == critical.annotations["description"]

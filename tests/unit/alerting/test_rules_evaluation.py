@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from alerting.model import Observation, ProbeStatus, RuleVerdict
-from alerting.rules import EvaluationCache, RuleSet, evaluate, load_rules
+from alerting.rules import EvaluationCache, RuleError, RuleSet, evaluate, load_rules
 
 
 def rule(**overrides: Any) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def names(verdicts: list[RuleVerdict]) -> list[tuple[str, str]]:
 def test_selection(select: dict[str, Any] | None, observation: Observation, selected: bool) -> None:
     """A rule sees a probe only when every criterion of its selector holds."""
     rules = load_rules([rule(select=select)])
-    assert selected == bool(evaluate(rules, [observation], now=0.0))
+    assert selected == bool(evaluate(rules, [observation]))
 
 
 def test_order_is_observation_then_rule() -> None:
@@ -103,7 +103,7 @@ def test_order_is_observation_then_rule() -> None:
         ("by_type", "cache"),
         ("everywhere", "cache"),
     ]
-    assert expected == names(evaluate(rules, observations, now=0.0))
+    assert expected == names(evaluate(rules, observations))
 
 
 def test_verdict_contents() -> None:
@@ -129,6 +129,7 @@ def test_verdict_contents() -> None:
         values={"error_ratio": 0.08, "errors": 8},
         labels={"env": "staging", "zone": "example.com", "probe": "spoofed"},
         reason="http_status",
+        at=250.0,
     )
     expected = RuleVerdict(
         rule="worker_errors",
@@ -152,13 +153,13 @@ def test_verdict_contents() -> None:
         for_s=300.0,
         keep_firing_for_s=120.0,
     )
-    assert [expected] == evaluate(rules, [observation], now=250.0)
+    assert [expected] == evaluate(rules, [observation])
 
 
 def test_values_are_doubles() -> None:
     """A probe publishing an int still gives the condition and the verdict a double."""
     rules = load_rules([rule(condition="values.n * 2.0 > 5.0")])
-    (verdict,) = evaluate(rules, [obs(values={"n": 3})], now=0.0)
+    (verdict,) = evaluate(rules, [obs(values={"n": 3})])
     assert (True, float) == (verdict.active, type(verdict.values["n"]))
 
 
@@ -181,14 +182,14 @@ def test_undecided_conditions_say_why(
 ) -> None:
     """Missing values and CEL errors leave the verdict inactive and are reported in it."""
     rules = load_rules([rule(condition=condition)])
-    (verdict,) = evaluate(rules, [obs(values=values)], now=0.0)
+    (verdict,) = evaluate(rules, [obs(values=values)])
     assert expected == (verdict.active, verdict.missing, verdict.error)
 
 
 def test_annotations_show_missing_values() -> None:
     """A template field the round lacks shows as <missing …> in the rendered annotation."""
     rules = load_rules([rule(summary="at ${values.error_ratio:.1%}")])
-    (verdict,) = evaluate(rules, [obs()], now=0.0)
+    (verdict,) = evaluate(rules, [obs()])
     assert {"summary": "at <missing values.error_ratio>"} == dict(verdict.annotations)
 
 
@@ -201,7 +202,7 @@ def test_shared_contexts_keep_probes_apart() -> None:
         obs(probe="c", status="ok"),
         obs(probe="d", reason="timeout"),
     ]
-    verdicts = evaluate(rules, observations, now=0.0)
+    verdicts = evaluate(rules, observations)
     assert [True, False, False, True] == [v.active for v in verdicts]
 
 
@@ -224,16 +225,16 @@ RULES: RuleSet = load_rules(
 def test_unchanged_observations_are_cached() -> None:
     """A probe unchanged but for its time reuses last round's results."""
     cache = EvaluationCache()
-    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
-    evaluate(RULES, round_of(15.0), now=15.0, cache=cache)
+    evaluate(RULES, round_of(0.0), cache=cache)
+    evaluate(RULES, round_of(15.0), cache=cache)
     assert (2, 2) == (cache.misses, cache.hits)
 
 
 def test_changed_observations_are_re_evaluated() -> None:
     """A probe whose values changed is evaluated afresh, and its verdict follows."""
     cache = EvaluationCache()
-    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
-    verdicts = evaluate(RULES, round_of(15.0, error_ratio=0.2), now=15.0, cache=cache)
+    evaluate(RULES, round_of(0.0), cache=cache)
+    verdicts = evaluate(RULES, round_of(15.0, error_ratio=0.2), cache=cache)
     expected = ((3, 1), [False, False, False, True])
     assert expected == ((cache.misses, cache.hits), [v.active for v in verdicts])
 
@@ -248,33 +249,33 @@ def test_cached_verdicts_equal_fresh_ones() -> None:
         (45.0, round_of(45.0, error_ratio=0.3)),
         (60.0, round_of(60.0)),
     ]
-    cached = [evaluate(RULES, batch, now, cache) for now, batch in rounds]
-    fresh = [evaluate(RULES, batch, now) for now, batch in rounds]
+    cached = [evaluate(RULES, batch, cache) for _, batch in rounds]
+    fresh = [evaluate(RULES, batch) for _, batch in rounds]
     assert fresh == cached
 
 
 def test_cached_verdicts_take_the_new_time() -> None:
-    """A verdict from cache still carries this round's time."""
+    """A verdict from cache still carries the new observation's time."""
     cache = EvaluationCache()
-    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
-    verdicts = evaluate(RULES, round_of(15.0), now=15.0, cache=cache)
+    evaluate(RULES, round_of(0.0), cache=cache)
+    verdicts = evaluate(RULES, round_of(15.0), cache=cache)
     assert {15.0} == {v.at for v in verdicts}
 
 
 def test_a_new_rule_set_empties_the_cache() -> None:
     """Results of old rules are never reused for new ones."""
     cache = EvaluationCache()
-    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
+    evaluate(RULES, round_of(0.0), cache=cache)
     other = load_rules([rule(condition='status == "ok"')])
-    verdicts = evaluate(other, round_of(15.0), now=15.0, cache=cache)
+    verdicts = evaluate(other, round_of(15.0), cache=cache)
     assert ((4, 0), [True, True]) == ((cache.misses, cache.hits), [v.active for v in verdicts])
 
 
 def test_probes_absent_from_a_round_are_forgotten() -> None:
     """The cache holds only the probes of the last round, so it cannot grow without bound."""
     cache = EvaluationCache()
-    evaluate(RULES, round_of(0.0), now=0.0, cache=cache)
-    evaluate(RULES, round_of(15.0)[:1], now=15.0, cache=cache)
+    evaluate(RULES, round_of(0.0), cache=cache)
+    evaluate(RULES, round_of(15.0)[:1], cache=cache)
     assert 1 == len(cache)
 
 
@@ -283,8 +284,8 @@ def test_a_message_change_is_a_change() -> None:
     rules = load_rules([rule(summary="$message")])
     cache = EvaluationCache()
     first = obs(message="503")
-    evaluate(rules, [first], now=0.0, cache=cache)
-    (verdict,) = evaluate(rules, [replace(first, message="502")], now=15.0, cache=cache)
+    evaluate(rules, [first], cache=cache)
+    (verdict,) = evaluate(rules, [replace(first, message="502")], cache=cache)
     assert ("502", 2) == (verdict.annotations["summary"], cache.misses)
 
 
@@ -292,8 +293,8 @@ def test_a_label_change_re_selects() -> None:
     """A probe whose labels changed is selected afresh, so label matchers see the change."""
     rules = load_rules([rule(select={"labels": ['env="prod"']})])
     cache = EvaluationCache()
-    evaluate(rules, [obs(labels={"env": "prod"})], now=0.0, cache=cache)
-    verdicts = evaluate(rules, [obs(labels={"env": "dev"}, status="ok")], now=15.0, cache=cache)
+    evaluate(rules, [obs(labels={"env": "prod"})], cache=cache)
+    verdicts = evaluate(rules, [obs(labels={"env": "dev"}, status="ok")], cache=cache)
     assert [] == verdicts
 
 
@@ -301,6 +302,18 @@ def test_a_value_change_keeps_the_labels() -> None:
     """A re-evaluated probe with the same labels gets the same verdict labels as before."""
     rules = load_rules([rule(labels={"team": "web"})])
     cache = EvaluationCache()
-    (first,) = evaluate(rules, [obs(values={"x": 1.0})], now=0.0, cache=cache)
-    (second,) = evaluate(rules, [obs(values={"x": 2.0})], now=15.0, cache=cache)
+    (first,) = evaluate(rules, [obs(values={"x": 1.0})], cache=cache)
+    (second,) = evaluate(rules, [obs(values={"x": 2.0})], cache=cache)
     assert (first.labels, 2) == (second.labels, cache.misses)
+
+
+def test_verdict_time_is_the_observation_time() -> None:
+    """A probe that stopped reporting keeps its old time, so the lifecycle can see it is stale."""
+    verdicts = evaluate(RULES, [obs(probe="api", at=10.0), obs(probe="web", at=99.0)])
+    assert {"api": 10.0, "web": 99.0} == {v.labels["probe"]: v.at for v in verdicts}
+
+
+def test_rules_may_not_set_the_rule_label() -> None:
+    """``rule`` is reserved: silences and inhibit rules match on it."""
+    with pytest.raises(RuleError, match="rule"):
+        load_rules([rule(labels={"rule": "other"})])
