@@ -851,8 +851,9 @@ def evaluate(
     A verdict's labels are the probe's labels, then the rule's labels (which win), then
     ``probe``, ``probe_type`` and ``severity``; its values are the observation's values as
     doubles; its ``at`` is the observation's time (so the lifecycle can tell a probe that
-    stopped reporting: its old result keeps its old time). A condition that cannot be decided (a value not published
-    this round, a CEL error) is inactive and says why in ``missing`` / ``error``. Pass the
+    stopped reporting: its old result keeps its old time). A condition that cannot be
+    decided (a value not published this round, a CEL error) is inactive and says why in
+    ``missing`` / ``error``. Pass the
     same ``cache`` every round to skip unchanged observations; pass every probe's latest
     observation each round.
     """
