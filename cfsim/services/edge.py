@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 
 from cfsim.analytics import Kind, Sample
+from cfsim.faults import Decision
 from cfsim.services import pages as pages_service
 from cfsim.services.pages_models import PagesProject
 from cfsim.services.tail import TraceEvent
@@ -124,6 +125,24 @@ def _choose_version(script: Script, target: EdgeTarget, rand: Any) -> Version:
     return script.version(pick_version(deployment, rand)) or script.latest_version()
 
 
+async def _faulted(
+    decision: Decision, ts_ms: int, host: str, ray: str, *, worker: bool
+) -> Invocation | None:
+    """Apply the faults in force: wait out added latency, then the failed invocation, if any.
+
+    ``None`` means the request is served normally (after the latency).
+    """
+    if decision.latency_s:
+        await asyncio.sleep(decision.latency_s)
+    if decision.outage:
+        return unavailable(host, ray)
+    if decision.exception:
+        return thrown(decision.exception, ts_ms, host, ray)
+    if decision.error_status is not None:
+        return returned_status(decision.error_status, decision.error_message, ts_ms, worker)
+    return None
+
+
 async def _serve_worker(
     state: SimState,
     script: Script,
@@ -137,15 +156,8 @@ async def _serve_worker(
     ts_ms = int(now * 1000)
     version = _choose_version(script, target, state.workers.rand)
     decision = state.faults.decide("workers", (script.name,), now)
-    if decision.latency_s:
-        await asyncio.sleep(decision.latency_s)
-    if decision.outage:
-        inv = unavailable(host, ray)
-    elif decision.exception:
-        inv = thrown(decision.exception, ts_ms, host, ray)
-    elif decision.error_status is not None:
-        inv = returned_status(decision.error_status, decision.error_message, ts_ms, True)
-    else:
+    inv = await _faulted(decision, ts_ms, host, ray, worker=True)
+    if inv is None:
         failures = await _touch_bindings(state, version, request.path, script.name, now)
         inv = worker_response(
             script.name, version.id, request.method, request.path, failures, ts_ms
@@ -250,15 +262,8 @@ async def _serve_pages(
         if dep is None:
             return _respond(404, nothing_here(host), "text/html; charset=UTF-8", ray)
     decision = state.faults.decide("pages", (project.name, project.id, dep.id), now)
-    if decision.latency_s:
-        await asyncio.sleep(decision.latency_s)
-    if decision.outage:
-        inv = unavailable(host, ray)
-    elif decision.exception:
-        inv = thrown(decision.exception, ts_ms, host, ray)
-    elif decision.error_status is not None:
-        inv = returned_status(decision.error_status, decision.error_message, ts_ms, False)
-    else:
+    inv = await _faulted(decision, ts_ms, host, ray, worker=False)
+    if inv is None:
         page = pages_page(project.name, dep.id, dep.environment, dep.branch, dep.commit_hash)
         inv = Invocation(200, page, "text/html; charset=UTF-8", cpu_ms=0.7)
         inv.log("log", ts_ms, f"{request.method} {request.path}")

@@ -21,7 +21,7 @@ import random
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
@@ -402,6 +402,51 @@ async def get_content(request: web.Request) -> web.Response:
     )
 
 
+def _release(
+    request: web.Request,
+    state: SimState,
+    script: Script,
+    trigger: str,
+    now: float,
+    **changes: Any,
+) -> Version:
+    """A new version from the latest one with ``changes``, deployed to 100 % at once.
+
+    What ``PUT …/content`` and a settings change do: the rest of the configuration carries
+    over, and the version and its deployment are annotated with what triggered them.
+    """
+    latest = script.latest_version()
+    annotations = {"workers/triggered_by": trigger}
+    fields: dict[str, Any] = {
+        "bindings": [dict(b) for b in latest.bindings],
+        "secrets": dict(latest.secrets),
+        "compatibility_flags": list(latest.compatibility_flags),
+        "limits": dict(latest.limits),
+        **changes,
+    }
+    version = replace(
+        latest,
+        id=new_uuid(),
+        number=latest.number + 1,
+        created_ts=now,
+        source=_source(request),
+        author_email=state.accounts.user_email,
+        author_id=state.accounts.user_id,
+        annotations=annotations,
+        **fields,
+    )
+    script.versions.append(version)
+    deploy(
+        state,
+        script,
+        [(version.id, 100.0)],
+        source=version.source,
+        annotations=annotations,
+        now=now,
+    )
+    return version
+
+
 async def put_content(request: web.Request) -> web.Response:
     """PUT …/scripts/{name}/content: new code, same configuration; deployed at once."""
     state, script = _script(request)
@@ -427,33 +472,15 @@ async def put_content(request: web.Request) -> web.Response:
             CODE_BAD_UPLOAD,
             "Name the entry module (main_module or body_part) among the parts.",
         )
-    latest = script.latest_version()
-    version = Version(
-        id=new_uuid(),
-        number=latest.number + 1,
-        created_ts=now,
-        modules=modules,
-        main_module=entry,
-        bindings=[dict(b) for b in latest.bindings],
-        secrets=dict(latest.secrets),
-        compatibility_date=latest.compatibility_date,
-        compatibility_flags=list(latest.compatibility_flags),
-        limits=dict(latest.limits),
-        placement_mode=latest.placement_mode,
-        service_worker=bool(meta.body_part or request.headers.get("CF-WORKER-BODY-PART")),
-        source=_source(request),
-        author_email=state.accounts.user_email,
-        author_id=state.accounts.user_id,
-        annotations={"workers/triggered_by": "upload"},
-    )
-    script.versions.append(version)
-    deploy(
+    _release(
+        request,
         state,
         script,
-        [(version.id, 100.0)],
-        source=version.source,
-        annotations={"workers/triggered_by": "upload"},
-        now=now,
+        "upload",
+        now,
+        modules=modules,
+        main_module=entry,
+        service_worker=bool(meta.body_part or request.headers.get("CF-WORKER-BODY-PART")),
     )
     return ok(script.as_dict())
 
@@ -495,12 +522,12 @@ async def patch_settings(request: web.Request) -> web.Response:
             )
         except DeploymentRejected as err:
             raise _upload_error(err) from err
-        version = Version(
-            id=new_uuid(),
-            number=latest.number + 1,
-            created_ts=now,
-            modules=latest.modules,
-            main_module=latest.main_module,
+        _release(
+            request,
+            state,
+            script,
+            "settings",
+            now,
             bindings=bindings,
             secrets=secrets_of(bindings),
             compatibility_date=patch.compatibility_date or latest.compatibility_date,
@@ -513,20 +540,6 @@ async def patch_settings(request: web.Request) -> web.Response:
                 patch.limits.model_dump(exclude_none=True) if patch.limits else dict(latest.limits)
             ),
             placement_mode=patch.placement.mode if patch.placement else latest.placement_mode,
-            service_worker=latest.service_worker,
-            source=_source(request),
-            author_email=state.accounts.user_email,
-            author_id=state.accounts.user_id,
-            annotations={"workers/triggered_by": "settings"},
-        )
-        script.versions.append(version)
-        deploy(
-            state,
-            script,
-            [(version.id, 100.0)],
-            source=version.source,
-            annotations={"workers/triggered_by": "settings"},
-            now=now,
         )
     script.modified_ts = now
     return ok(script.settings())

@@ -406,3 +406,18 @@ async def test_other_account_is_refused(sim: SimHandle) -> None:
     """Workers of another account id are not visible."""
     status, body = await sim.call("GET", f"/accounts/{'0' * 32}/workers/scripts")
     assert (status, body["errors"][0]["code"]) == (403, 9109)
+
+
+async def test_content_put_deploys_new_code_with_the_same_bindings(sim: SimHandle) -> None:
+    """PUT …/content makes a new version from new code, keeps the bindings, deploys it at once."""
+    before = (await versions(sim, "api"))[0]
+    form = upload_form({"main_module": "worker.js"}, {"worker.js": HELLO})
+    status, body = await sim.call("PUT", f"{scripts(sim)}/api/content", data=form)
+    assert status == 200, body
+    after = (await versions(sim, "api"))[0]
+    newest = (await deployments(sim, "api"))[0]
+    assert after["number"] == before["number"] + 1
+    assert [{"version_id": after["id"], "percentage": 100.0}] == newest["versions"]
+    assert "upload" == newest["annotations"]["workers/triggered_by"]
+    status, body = await sim.call("GET", f"{scripts(sim)}/api/settings")
+    assert {"SESSIONS", "DB", "UPLOADS"} <= {b["name"] for b in body["result"]["bindings"]}
