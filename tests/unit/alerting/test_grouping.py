@@ -330,7 +330,7 @@ def test_ten_rules_tripped_through_the_lifecycle_make_one_notification() -> None
     alerts, events = lifecycle_step({}, verdicts, 0.0, settings)
     groups, first = step({}, alerts, 0.0, TREE)
     _, second = step(groups, alerts, 30.0, TREE)
-    expected = (10, [], [(ROOT, 10)])
+    expected: tuple[object, ...] = (10, [], [(ROOT, 10)])
     actual = (len(events), first, [(n.route, len(n.firing)) for n in second])
     assert expected == actual
 
@@ -405,7 +405,7 @@ def test_an_alert_the_lifecycle_dropped_is_resolved_for_want_of_data() -> None:
     groups, none = step(groups, {}, 100.0, TREE)
     left, [notification] = step(groups, {}, 330.0, TREE)
     resolved = notification.resolved[0]
-    expected = ([], (), AlertState.RESOLVED, "stale", 100.0, {})
+    expected: tuple[object, ...] = ([], (), AlertState.RESOLVED, "stale", 100.0, {})
     actual = (
         none,
         notification.firing,
