@@ -209,7 +209,8 @@ def test_tree_finds_routes_by_id() -> None:
     ("raw", "expected"),
     [
         pytest.param(
-            [], [("route", "a route is a mapping of keys (receivers, matchers, group_by, routes, …)")],
+            [],
+            [("route", "a route is a mapping of keys (receivers, matchers, group_by, routes, …)")],
             id="not-a-mapping",
         ),
         pytest.param({}, [("route.receivers", "required")], id="root-needs-receivers"),
