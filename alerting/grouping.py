@@ -270,7 +270,7 @@ def _reminder_at(
 
 def _boundary(origin: float, interval: float, at_or_after: float) -> float:
     """The first ``group_interval`` boundary (``origin + k * interval``) at or after a time."""
-    steps = max(0, math.ceil((at_or_after - origin) / interval - _EPSILON))
+    steps = math.ceil((at_or_after - origin) / interval - _EPSILON)
     return origin + steps * interval
 
 
