@@ -25,10 +25,11 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import ConfigDict, TypeAdapter, with_config
+from pydantic import ConfigDict, with_config
 
 from alerting.lifecycle import Alert
 from alerting.model import AlertState
+from alerting.records import RecordCodec
 from alerting.routing import Route, RouteMatch, RouteTree, match
 
 RECORD_VERSION = 1
@@ -344,22 +345,14 @@ def _ended(alert: Alert, now: float) -> Alert:
     )
 
 
-_GROUP_ADAPTER: TypeAdapter[GroupState] = TypeAdapter(GroupState)
+_CODEC: RecordCodec[GroupState] = RecordCodec("group", GroupState, RECORD_VERSION)
 
 
 def to_record(group: GroupState) -> dict[str, Any]:
     """The group as JSON-safe data for the daemon's store, with a ``record_version``."""
-    record: dict[str, Any] = _GROUP_ADAPTER.dump_python(group, mode="json")
-    record["record_version"] = RECORD_VERSION
-    return record
+    return _CODEC.dump(group)
 
 
 def from_record(record: Mapping[str, Any]) -> GroupState:
     """Read a group written by :func:`to_record`; raises ``ValueError`` naming the bad field."""
-    data = dict(record)
-    version = data.pop("record_version", None)
-    if version != RECORD_VERSION:
-        raise ValueError(
-            f"unsupported group record version {version!r} (this flarewatch reads {RECORD_VERSION})"
-        )
-    return _GROUP_ADAPTER.validate_python(data)
+    return _CODEC.load(record)

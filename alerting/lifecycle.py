@@ -19,9 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from pydantic import ConfigDict, TypeAdapter, with_config
+from pydantic import ConfigDict, with_config
 
 from alerting.model import AlertState, RuleVerdict, Severity
+from alerting.records import RecordCodec
 
 EventKind = Literal["firing", "resolved", "reminder", "flapping", "flapping_stopped"]
 ResolveReason = Literal["cleared", "stale"]
@@ -355,22 +356,14 @@ def _expired(alert: Alert, now: float, settings: LifecycleSettings) -> bool:
     )
 
 
-_ALERT_ADAPTER: TypeAdapter[Alert] = TypeAdapter(Alert)
+_CODEC: RecordCodec[Alert] = RecordCodec("alert", Alert, RECORD_VERSION)
 
 
 def to_record(alert: Alert) -> dict[str, Any]:
     """The alert as JSON-safe data for the daemon's store, with a ``record_version``."""
-    record: dict[str, Any] = _ALERT_ADAPTER.dump_python(alert, mode="json")
-    record["record_version"] = RECORD_VERSION
-    return record
+    return _CODEC.dump(alert)
 
 
 def from_record(record: Mapping[str, Any]) -> Alert:
     """Read an alert written by :func:`to_record`; raises ``ValueError`` naming the bad field."""
-    data = dict(record)
-    version = data.pop("record_version", None)
-    if version != RECORD_VERSION:
-        raise ValueError(
-            f"unsupported alert record version {version!r} (this flarewatch reads {RECORD_VERSION})"
-        )
-    return _ALERT_ADAPTER.validate_python(data)
+    return _CODEC.load(record)
