@@ -12,7 +12,9 @@ import sys
 
 import click
 
-from cfsim.seed import SEEDS
+# The simulator's seeds, spelled here so that the CLI does not import the simulator until
+# it runs it (tests/unit/test_cli.py keeps the two lists equal).
+SEEDS = ("spacevision", "empty")
 
 
 class BadInput(click.ClickException):
@@ -69,7 +71,9 @@ async def _serve_simulator(
     out(f"  curl -s {server.url}/__sim/   # controls: faults, request log, traffic, reset")
     if demo:
         out("")
-        out("Demo: break D1 for a minute and watch the API answer 503:")
+        out("The api Worker answers at the edge, by hostname:")
+        out(f"  curl -s -H 'Host: api.spacevision.app' {server.url}/health")
+        out("Demo: break D1 for a minute and watch the API, and the Worker's health, answer 503:")
         out(
             f"  curl -s -X POST {server.url}/__sim/faults -d "
             '\'{"service": "d1", "outage": true, "duration_s": 60}\''

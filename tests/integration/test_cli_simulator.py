@@ -108,3 +108,21 @@ async def test_port_in_use_exits_2_with_a_hint() -> None:
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+def test_seed_choices_match_the_simulator() -> None:
+    """`flarewatch simulator --seed` offers exactly the seeds the simulator has."""
+    from cfsim.seed import SEEDS
+    from monitor import cli
+
+    assert SEEDS == cli.SEEDS
+
+
+async def test_cli_does_not_import_the_simulator() -> None:
+    """Loading the CLI (as the daemon will) leaves the simulator unimported until it runs."""
+    code = "import sys, monitor.cli; print('cfsim' in sys.modules)"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert "False" == out.decode().strip()
