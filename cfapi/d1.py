@@ -154,13 +154,8 @@ class D1Api(Service):
         read_only: bool = False,
     ) -> list[D1QueryResult]:
         """Run SQL; one result per statement. ``read_only`` lets a failed call be retried."""
-        env = await self._transport.request(
-            "POST",
-            self._db(account_id, database_id) + "/query",
-            json=self._sql_body(sql, params),
-            idempotent=read_only,
-        )
-        return [D1QueryResult.parse(r) for r in env.result or []]
+        results = await self._run(account_id, database_id, "/query", sql, params, read_only)
+        return [D1QueryResult.parse(r) for r in results]
 
     async def raw(
         self,
@@ -172,13 +167,26 @@ class D1Api(Service):
         read_only: bool = False,
     ) -> list[D1RawResult]:
         """Run SQL; rows come back as arrays with their column names."""
+        results = await self._run(account_id, database_id, "/raw", sql, params, read_only)
+        return [D1RawResult.parse(r) for r in results]
+
+    async def _run(
+        self,
+        account_id: str,
+        database_id: str,
+        endpoint: str,
+        sql: str,
+        params: Sequence[str],
+        read_only: bool,
+    ) -> list[Any]:
+        """POST SQL to ``/query`` or ``/raw``; the per-statement results, unparsed."""
         env = await self._transport.request(
             "POST",
-            self._db(account_id, database_id) + "/raw",
+            self._db(account_id, database_id) + endpoint,
             json=self._sql_body(sql, params),
             idempotent=read_only,
         )
-        return [D1RawResult.parse(r) for r in env.result or []]
+        return list(env.result or [])
 
     @staticmethod
     def _sql_body(sql: str, params: Sequence[str]) -> dict[str, Any]:
