@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from pathlib import Path
 
 import click
 
@@ -104,3 +105,47 @@ def demo(listen: str) -> None:
     """Start the simulator with the SpaceVision account and show how to talk to it."""
     host, port = _parse_listen(listen)
     asyncio.run(_serve_simulator(host, port, "spacevision", None, demo=True))
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def check_config(file: Path, as_json: bool) -> None:
+    """Validate a configuration file: every problem at once, with file:line and a hint."""
+    from monitor.configload import check_config_file
+
+    sys.exit(check_config_file(file, as_json=as_json))
+
+
+@main.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The configuration file.",
+)
+def run(config_path: Path) -> None:
+    """Run the monitoring daemon until SIGTERM or SIGINT."""
+    from monitor.daemon import run_daemon
+
+    sys.exit(run_daemon(config_path))
+
+
+@main.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The configuration file.",
+)
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def probe(config_path: Path, names: tuple[str, ...], as_json: bool) -> None:
+    """Run probes once (all, or the NAMEs given), print the results; exit 1 on any failure."""
+    from monitor.oneshot import probe_command
+
+    sys.exit(probe_command(config_path, names, as_json=as_json))
