@@ -71,7 +71,8 @@ async def test_a_new_dataset_forces_a_refresh(sim: SimHandle, cf: CloudflareClie
         "d1_storage",
         await ResourceIndex(cf, sim.account_id, clock=time.time).d1_database("spacevision-db"),
     )
-    assert size is not None and size["max.databaseSizeBytes"] > 0
+    assert size is not None
+    assert size["max.databaseSizeBytes"] > 0
 
 
 async def test_a_failure_is_cached_until_max_age(sim: SimHandle, cf: CloudflareClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import pytest
@@ -112,7 +113,9 @@ class _GoodProbe(Probe[_Settings]):
     service: ClassVar[str] = "test"
     settings_model: ClassVar[type[ProbeSettings]] = _Settings
     values: ClassVar[frozenset[str]] = frozenset({"latency_ms"})
-    metrics = {"latency_ms": MetricSpec("good_latency_seconds", "Latency.", scale=0.001)}
+    metrics: ClassVar[Mapping[str, MetricSpec]] = {
+        "latency_ms": MetricSpec("good_latency_seconds", "Latency.", scale=0.001)
+    }
 
     async def run(self, ctx: ProbeContext) -> ProbeResult:
         return ProbeResult(Status.OK)
@@ -120,7 +123,7 @@ class _GoodProbe(Probe[_Settings]):
 
 class _UndeclaredMetricProbe(_GoodProbe):
     type_name: ClassVar[str] = "bad"
-    metrics = {"nope": MetricSpec("bad_nope", "Undeclared.")}
+    metrics: ClassVar[Mapping[str, MetricSpec]] = {"nope": MetricSpec("bad_nope", "Undeclared.")}
 
 
 def test_registry_refuses_a_name_that_differs_from_type_name() -> None:
