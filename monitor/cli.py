@@ -149,3 +149,8 @@ def probe(config_path: Path, names: tuple[str, ...], as_json: bool) -> None:
     from monitor.oneshot import probe_command
 
     sys.exit(probe_command(config_path, names, as_json=as_json))
+
+
+from ops.cli_logs import logs as logs_group  # noqa: E402  (sub-command groups go last)
+
+main.add_command(logs_group)
