@@ -4,11 +4,19 @@ Only the models live here; :mod:`monitor.configload` reads files, expands ``${EN
 ``*_file`` secrets, and turns validation errors into file:line messages. Probe entries are
 validated by their type's own settings model, found in the probe registry passed as
 validation context (``Config.model_validate(data, context={"registry": registry})``).
+
+Validators here raise errors located at the exact key (``probes[2].type``,
+``http.connect_to["api.spacevision.app:80"]``) and put a ``hint`` in the error's context,
+which the loader shows under the message. docs/config.md documents every key.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NoReturn
 
 from pydantic import (
     BaseModel,
@@ -16,16 +24,83 @@ from pydantic import (
     Field,
     SecretStr,
     SerializeAsAny,
+    ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes.base import ProbeSettings
-from probes.registry import Registry, builtin_registry
+from probes.registry import Registry, default_registry
 from probes.units import Duration
 
 DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
+DEFAULT_LISTEN = "127.0.0.1:9310"
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+)
+
+
+def problem(message: str, hint: str = "") -> PydanticCustomError:
+    """A validation error whose context carries a ``hint`` for the loader to show."""
+    return PydanticCustomError("flarewatch", message, {"hint": hint} if hint else None)
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """``"did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _raise_located(title: str, errors: list[InitErrorDetails]) -> NoReturn:
+    # Raised from a validator, a ValidationError keeps each error's own location below the
+    # field being validated: several precise errors instead of one vague one.
+    raise ValidationError.from_exception_data(title, errors)
+
+
+def _relocated(err: ValidationError, *prefix: str | int) -> list[InitErrorDetails]:
+    """``err``'s errors moved below ``prefix``, keeping their type, message and context."""
+    out: list[InitErrorDetails] = []
+    for item in err.errors():
+        ctx = dict(item.get("ctx") or {})
+        out.append(
+            {
+                "type": PydanticCustomError(item["type"], item["msg"], ctx or None),
+                "loc": (*prefix, *item["loc"]),
+                "input": item["input"],
+            }
+        )
+    return out
+
+
+def split_host_port(text: str) -> tuple[str, int]:
+    """``("127.0.0.1", 9310)`` from ``"127.0.0.1:9310"`` (IPv6 in brackets: ``[::1]:9310``).
+
+    Raises ``ValueError`` naming what is wrong; the port may be 0 (any free port).
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} in brackets is not an IPv6 address") from None
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write an IPv6 address in brackets, e.g. [::1]:9310")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"port {port!r} is not a number from 0 to 65535")
+    return host, int(port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class _Model(BaseModel):
@@ -35,24 +110,111 @@ class _Model(BaseModel):
 class CloudflareSettings(_Model):
     """How to reach the Cloudflare API (``CLOUDFLARE_*`` variables fill what is left out)."""
 
-    account_id: str = Field(pattern=r"^[0-9a-f]{32}$")
-    api_token: SecretStr
-    api_base_url: str = DEFAULT_API_BASE_URL
-    budget_share: float = Field(default=0.5, gt=0, le=1)
+    account_id: str = Field(description="the 32-hex-digit Cloudflare account id")
+    api_token: SecretStr = Field(description="an API token with read access to the account")
+    api_base_url: str = Field(
+        default=DEFAULT_API_BASE_URL, description="the API's base URL, ending in /client/v4"
+    )
+    budget_share: float = Field(
+        default=0.5, description="the share of the account's API rate limit flarewatch may use"
+    )
+
+    @field_validator("account_id")
+    @classmethod
+    def _account_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{32}", value):
+            raise problem(
+                "an account id is 32 lowercase hexadecimal digits",
+                "copy it from the dashboard URL (dash.cloudflare.com/<account id>) or from "
+                "`wrangler whoami`",
+            )
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if not secret.strip():
+            raise problem(
+                "the API token is empty",
+                "give the token itself, not an empty value (a secret file that is empty?)",
+            )
+        if any(c.isspace() for c in secret):
+            raise problem(
+                "the API token contains whitespace",
+                "a Cloudflare token is one word; check the secret file or variable",
+            )
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise problem(
+                "the API base URL must be an http:// or https:// URL",
+                f"for Cloudflare itself leave it out (default {DEFAULT_API_BASE_URL}); for the "
+                "simulator use http://127.0.0.1:PORT/client/v4",
+            )
+        return value.rstrip("/")
+
+    @field_validator("budget_share")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise problem(
+                "budget_share must be more than 0 and at most 1",
+                "it is a share of the account's API rate limit: 0.5 lets flarewatch use half",
+            )
+        return value
 
 
 class ServerSettings(_Model):
-    """The daemon's HTTP surface."""
+    """The daemon's HTTP surface: metrics, health, status page and admin API."""
 
-    listen: str = "127.0.0.1:9310"
-    admin_token: SecretStr | None = None
+    listen: str = Field(default=DEFAULT_LISTEN, description="HOST:PORT the daemon serves on")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token for POST /-/reload and silences (admin API off without it)",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        try:
+            split_host_port(value)
+        except ValueError as err:
+            raise problem(
+                f"listen must be HOST:PORT: {err}",
+                "e.g. 127.0.0.1:9310, 0.0.0.0:9310 or [::1]:9310 (port 0 picks a free port)",
+            ) from None
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise problem(
+                "the admin token is shorter than 16 characters",
+                "use a long random token, e.g. `openssl rand -hex 32`",
+            )
+        return value
+
+    @property
+    def host(self) -> str:
+        """The address part of ``listen``."""
+        return split_host_port(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        """The port part of ``listen`` (0: any free port)."""
+        return split_host_port(self.listen)[1]
 
 
 class Defaults(_Model):
     """Interval and timeout of probes that do not set their own."""
 
-    interval: Duration = Field(default=30.0, gt=0)
-    timeout: Duration = Field(default=10.0, gt=0)
+    interval: Duration = Field(default=30.0, gt=0, description="time between two runs")
+    timeout: Duration = Field(default=10.0, gt=0, description="deadline of one run")
 
 
 class HttpSettings(_Model):
@@ -60,11 +222,57 @@ class HttpSettings(_Model):
 
     ``connect_to`` sends a ``host:port`` to another address, like curl's ``--connect-to``
     (``{"api.spacevision.app:80": "127.0.0.1:8787"}``): the URL, ``Host`` header and TLS name
-    stay those of the site.
+    stay those of the site. Keys are lowercased; values are IP addresses.
     """
 
-    connect_to: dict[str, str] = Field(default_factory=dict)
-    user_agent: str = "flarewatch"
+    connect_to: dict[str, str] = Field(
+        default_factory=dict, description="host:port → ip:port overrides"
+    )
+    user_agent: str = Field(default="flarewatch", min_length=1)
+
+    @field_validator("connect_to")
+    @classmethod
+    def _connect_to(cls, value: dict[str, str]) -> dict[str, str]:
+        errors: list[InitErrorDetails] = []
+        out: dict[str, str] = {}
+        for key, target in value.items():
+            try:
+                host, port = split_host_port(key)
+                if port == 0 or not (_HOSTNAME.match(host.lower()) or _is_ip(host)):
+                    raise ValueError(f"{key!r} is not a host name and port")
+            except ValueError as err:
+                errors.append(
+                    {
+                        "type": problem(
+                            f"connect_to keys are HOST:PORT as in the URL: {err}",
+                            "e.g. api.spacevision.app:443 (the port the URL uses: 443 for "
+                            "https, 80 for http)",
+                        ),
+                        "loc": (key,),
+                        "input": key,
+                    }
+                )
+                continue
+            try:
+                address, to_port = split_host_port(target)
+                if to_port == 0 or not _is_ip(address):
+                    raise ValueError(f"{target!r} is not an IP address and port")
+            except ValueError as err:
+                errors.append(
+                    {
+                        "type": problem(
+                            f"connect_to values are IP:PORT: {err}",
+                            "e.g. 127.0.0.1:8787 or [::1]:8787 (an address, not a host name)",
+                        ),
+                        "loc": (key,),
+                        "input": target,
+                    }
+                )
+                continue
+            out[key.lower()] = target
+        if errors:
+            _raise_located("connect_to", errors)
+        return out
 
 
 class LoggingSettings(_Model):
@@ -75,11 +283,17 @@ class LoggingSettings(_Model):
 
 
 class Config(_Model):
-    """The whole configuration file."""
+    """The whole configuration file.
+
+    After validation every probe has its ``interval`` and ``timeout`` set: its own, or the
+    ``defaults`` (a default timeout longer than the probe's interval is cut to the interval).
+    """
 
     cloudflare: CloudflareSettings
     server: ServerSettings = ServerSettings()
-    state_dir: str = "/var/lib/flarewatch"
+    state_dir: str = Field(
+        default="/var/lib/flarewatch", min_length=1, description="where the daemon keeps state"
+    )
     defaults: Defaults = Defaults()
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -88,26 +302,118 @@ class Config(_Model):
     @field_validator("probes", mode="before")
     @classmethod
     def _probe_types(cls, value: Any, info: ValidationInfo) -> Any:
-        """Validate each entry with its type's settings model."""
-        registry: Registry = (info.context or {}).get("registry") or builtin_registry()
+        """Validate each entry with its type's settings model; report every entry's errors."""
         if not isinstance(value, list | tuple):
             return value
-        out: list[Any] = []
-        for entry in value:
-            kind = entry.get("type") if isinstance(entry, dict) else None
-            if isinstance(kind, str) and kind in registry:
-                out.append(
-                    registry[kind].settings_model.model_validate(entry, context=info.context)
+        registry = _registry(info)
+        errors: list[InitErrorDetails] = []
+        out: list[tuple[int, ProbeSettings]] = []
+        for index, entry in enumerate(value):
+            if isinstance(entry, ProbeSettings):
+                out.append((index, entry))
+                continue
+            if not isinstance(entry, Mapping):
+                errors.append(
+                    {
+                        "type": problem(
+                            "a probe is a mapping of keys",
+                            "write `- name: NAME` then `type: TYPE` and the type's keys, "
+                            "indented under it",
+                        ),
+                        "loc": (index,),
+                        "input": entry,
+                    }
                 )
-            else:
-                out.append(entry)
-        return out
+                continue
+            kind = entry.get("type")
+            if kind is None or not isinstance(kind, str) or kind not in registry:
+                errors.append(_type_error(kind, index, registry))
+                continue
+            try:
+                model = registry[kind].settings_model
+                out.append((index, model.model_validate(entry, context=info.context)))
+            except ValidationError as err:
+                errors.extend(_relocated(err, index))
+        errors.extend(_duplicate_names(value))
+        defaults = info.data.get("defaults") or Defaults()
+        probes = [_with_defaults(p, defaults) for _, p in out]
+        errors.extend(_timeouts_within_intervals(out, probes))
+        if errors:
+            _raise_located("probes", errors)
+        return tuple(probes)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Config:
-        seen: set[str] = set()
-        for probe in self.probes:
-            if probe.name in seen:
-                raise ValueError(f"two probes are named {probe.name!r}: probe names must be unique")
-            seen.add(probe.name)
-        return self
+
+def _registry(info: ValidationInfo) -> Registry:
+    context = info.context if isinstance(info.context, Mapping) else {}
+    registry = context.get("registry")
+    return registry if isinstance(registry, Registry) else default_registry()
+
+
+def _type_error(kind: object, index: int, registry: Registry) -> InitErrorDetails:
+    known = ", ".join(registry.names())
+    if kind is None:
+        message, hint = "the probe has no type", f"add `type:` with one of: {known}"
+        return {"type": problem(message, hint), "loc": (index,), "input": None}
+    if not isinstance(kind, str):
+        message, hint = "a probe type is a word", f"one of: {known}"
+    else:
+        message = f"unknown probe type {kind!r}"
+        guess = did_you_mean(kind, registry.names())
+        hint = f"{guess} " if guess else ""
+        hint += f"known types: {known} (plugins add more through the flarewatch.probes entry point)"
+    return {"type": problem(message, hint), "loc": (index, "type"), "input": kind}
+
+
+def _duplicate_names(entries: Sequence[Any]) -> list[InitErrorDetails]:
+    first: dict[str, int] = {}
+    errors: list[InitErrorDetails] = []
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        if isinstance(entry, ProbeSettings):
+            name = entry.name
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            errors.append(
+                {
+                    "type": problem(
+                        f"two probes are named {name!r} (the other is probes[{first[name]}])",
+                        "probe names must be unique: they label metrics, alerts and the "
+                        "status page",
+                    ),
+                    "loc": (index, "name"),
+                    "input": name,
+                }
+            )
+        else:
+            first[name] = index
+    return errors
+
+
+def _timeouts_within_intervals(
+    given: Sequence[tuple[int, ProbeSettings]], resolved: Sequence[ProbeSettings]
+) -> list[InitErrorDetails]:
+    errors: list[InitErrorDetails] = []
+    for (index, raw), probe in zip(given, resolved, strict=True):
+        if raw.timeout is not None and probe.interval is not None and raw.timeout > probe.interval:
+            errors.append(
+                {
+                    "type": problem(
+                        f"timeout ({raw.timeout:g}s) is longer than the interval "
+                        f"({probe.interval:g}s)",
+                        "a run would still be going when the next one is due: make the "
+                        "timeout at most the interval",
+                    ),
+                    "loc": (index, "timeout"),
+                    "input": raw.timeout,
+                }
+            )
+    return errors
+
+
+def _with_defaults(probe: ProbeSettings, defaults: Defaults) -> ProbeSettings:
+    interval = probe.interval if probe.interval is not None else defaults.interval
+    timeout = probe.timeout if probe.timeout is not None else min(defaults.timeout, interval)
+    if probe.interval == interval and probe.timeout == timeout:
+        return probe
+    return probe.model_copy(update={"interval": interval, "timeout": timeout})
