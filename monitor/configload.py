@@ -33,6 +33,7 @@ from typing import Any, TypeAlias
 import click
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from monitor.config import Config, did_you_mean
@@ -161,6 +162,7 @@ class _Reading:
     origins: dict[Loc, str] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    broken: set[Loc] = field(default_factory=set)
 
     def add(self, loc: Loc, message: str, hint: str = "", *, at_key: bool = False) -> None:
         line, column = self.position(loc, at_key=at_key)
@@ -225,11 +227,14 @@ class _Builder:
         return self.build(node, (*loc, index))
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[Any, Any]:
+        # Keys written here may repeat a merged (`<<: *anchor`) key: that overrides it.
+        written = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
         try:
             self.constructor.flatten_mapping(node)
         except yaml.MarkedYAMLError as err:
             self.reading.add(loc, f"cannot merge: {err.problem}", "`<<:` takes a mapping")
         out: dict[Any, Any] = {}
+        own: set[Any] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.reading.add(loc, "a key must be a plain word", "write `key: value`")
@@ -238,7 +243,9 @@ class _Builder:
             if isinstance(key, float | int | bool) or key is None:
                 key = key_node.value
             child = (*loc, key)
-            earlier = self.reading.places.get(child) if key in out else None
+            earlier = self.reading.places.get(child) if key in own else None
+            if id(key_node) in written:
+                own.add(key)
             self.reading.places[child] = _Place(
                 _mark(key_node.start_mark), _mark(value_node.start_mark)
             )
@@ -260,6 +267,7 @@ class _Builder:
         try:
             expanded, names = expand_env(value, self.reading.environ)
         except ValueError as err:
+            self.reading.broken.add(loc)
             self.reading.add(
                 loc,
                 str(err),
@@ -279,6 +287,7 @@ class _Builder:
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as err:
+            self.reading.broken.add(loc)
             self.reading.add(
                 loc, f"cannot read this value: {err.problem}", "remove the YAML tag (`!…`)"
             )
@@ -291,7 +300,9 @@ def _compose(text: str, reading: _Reading) -> Any:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        message = "not valid YAML: " + ", ".join(part for part in (err.context, err.problem) if part)
+        message = "not valid YAML: " + ", ".join(
+            part for part in (err.context, err.problem) if part
+        )
         reading.problems.append(
             Problem(
                 reading.source,
@@ -306,7 +317,11 @@ def _compose(text: str, reading: _Reading) -> Any:
     except yaml.YAMLError as err:
         reading.problems.append(Problem(reading.source, None, None, "", f"not valid YAML: {err}"))
         return None
-    if node is None:
+    data = None
+    if node is not None:
+        reading.places[()] = _Place(None, _mark(node.start_mark))
+        data = _Builder(reading).build(node, ())
+    if data is None:
         reading.problems.append(
             Problem(
                 reading.source,
@@ -318,8 +333,6 @@ def _compose(text: str, reading: _Reading) -> Any:
             )
         )
         return None
-    reading.places[()] = _Place(None, _mark(node.start_mark))
-    data = _Builder(reading).build(node, ())
     if not isinstance(data, dict):
         reading.add(
             (),
@@ -338,7 +351,7 @@ def _line(text: str, index: int | None) -> str:
 def _yaml_hint(problem: str, line: str) -> str:
     if "${" in line and ("{" in line.split("${", 1)[0] or "[" in line.split("${", 1)[0]):
         return 'inside {…} or […], quote values that use ${…}: key: "${VAR}"'
-    if "tab" in problem:
+    if "\t" in line or "tab" in problem:
         return "indent with spaces, not tabs"
     if "mapping values" in problem:
         return "quote a value that contains ': ', or fix the indentation of this key"
@@ -369,12 +382,25 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def keys_of(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """The keys users write for ``model`` (aliases where a field has one) and their fields."""
+    out: dict[str, FieldInfo] = {}
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else info.alias
+        out[alias or name] = info
+    return out
+
+
 def _step(annotation: Any, part: str | int) -> Any:
     """The annotation one key or index below ``annotation`` (``None``: unknown)."""
     annotation = _unwrap(annotation)
     if _is_model(annotation):
-        field_info = annotation.model_fields.get(part) if isinstance(part, str) else None
-        return field_info.annotation if field_info else None
+        field_info = keys_of(annotation).get(part) if isinstance(part, str) else None
+        if field_info is None:
+            return None
+        if field_info.metadata:  # pydantic moves Annotated[...] metadata here
+            return typing.Annotated[(field_info.annotation, *field_info.metadata)]
+        return field_info.annotation
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (list, tuple, Sequence, frozenset, set) and isinstance(part, int) and args:
@@ -438,7 +464,7 @@ def _secret_files(value: Any, loc: Loc, data: Any, reading: _Reading) -> None:
         return
     model = _unwrap(_annotation_at(loc, data, reading.registry))
     if _is_model(model):
-        fields = model.model_fields
+        fields = keys_of(model)
         for key in list(value):
             if not (isinstance(key, str) and key.endswith("_file")):
                 continue
@@ -517,7 +543,7 @@ def _collect_secret_values(value: Any, loc: Loc, data: Any, reading: _Reading) -
         parent = _unwrap(_annotation_at(loc[:-1], data, reading.registry))
         key = loc[-1]
         if _is_model(parent) and isinstance(key, str):
-            info = parent.model_fields.get(key)
+            info = keys_of(parent).get(key)
             if info is not None and _is_secret_type(info.annotation):
                 reading.secrets.add(value)
 
@@ -563,11 +589,14 @@ _TYPE_HINTS: Mapping[str, str] = {
 
 def _problem_from(err: ErrorDetails, data: Any, reading: _Reading) -> None:
     loc = _trim(tuple(err["loc"]), data)
+    if any(loc[:end] in reading.broken for end in range(len(loc) + 1)):
+        return  # already reported: an unset variable, an unknown tag, an unreadable file
     kind = err["type"]
     ctx = err.get("ctx") or {}
     message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     hint = str(ctx.get("hint", ""))
-    at_key = False
+    # A mapping key that is itself the bad input (a connect_to key): point at the key.
+    at_key = bool(loc) and isinstance(loc[-1], str) and err.get("input") == loc[-1]
     field_annotation = _annotation_at(loc, data, reading.registry) if loc else None
     if kind == "extra_forbidden" and loc:
         key = loc[-1]
@@ -640,7 +669,7 @@ def _unknown_key_hint(key: str | int, parent: Any) -> str:
     parent = _unwrap(parent)
     if not _is_model(parent):
         return "remove it"
-    known = list(parent.model_fields)
+    known = list(keys_of(parent))
     listing = f"the keys here are: {', '.join(known)}"
     if isinstance(key, str) and key.endswith("_file"):
         return (
@@ -663,8 +692,8 @@ def _missing(loc: Loc, parent: Any) -> tuple[str, str]:
         )
     parent = _unwrap(parent)
     description = ""
-    if _is_model(parent) and isinstance(key, str) and key in parent.model_fields:
-        description = parent.model_fields[key].description or ""
+    if _is_model(parent) and isinstance(key, str) and key in keys_of(parent):
+        description = keys_of(parent)[key].description or ""
     hint = f"add `{key}:`" + (f" ({description})" if description else "")
     return f"the required key {key!r} is missing", hint
 
