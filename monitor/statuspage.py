@@ -827,7 +827,8 @@ def _details(probe: _Probe, now: datetime | None) -> str:
     if not probe.values and not probe.events:
         return ""
     rows = "".join(
-        f"<dt>{_e(k)}</dt><dd>{_e(_value(v))}</dd>" for k, v in sorted(probe.values.items())
+        f"<dt>{_e(k)}</dt><dd>{_e(_value(v))}</dd>"
+        for k, v in sorted(probe.values.items(), key=lambda kv: str(kv[0]))
     )
     events = "".join(
         f"<dt>{_when(_parse_time(e.get('at')), e.get('at'), now)}</dt>"

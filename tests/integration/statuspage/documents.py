@@ -109,7 +109,7 @@ def document(
     for p in probes:
         entry = services.setdefault(p["service"], {"service": p["service"], "status": "ok"})
         entry["probes"] = entry.get("probes", 0) + 1
-        if rank[p["status"]] > rank[entry["status"]]:
+        if rank.get(p["status"], 3) > rank.get(entry["status"], 3):
             entry["status"] = p["status"]
     return {
         "flarewatch": {
