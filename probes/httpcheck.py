@@ -230,7 +230,7 @@ def judge(findings: Iterable[Finding]) -> tuple[Status, Reason | None]:
 
 @dataclass(frozen=True, slots=True)
 class HttpOutcome:
-    """The verdict of one check; ``summary`` is ``200 in 41 ms`` or what went wrong."""
+    """The verdict of one check; ``summary`` is ``200 in 41 ms`` (empty without an answer)."""
 
     target: str
     summary: str
@@ -252,7 +252,7 @@ class HttpOutcome:
     @property
     def message(self) -> str:
         """``summary`` followed by every finding."""
-        return "; ".join([self.summary, *(f.text for f in self.findings)])
+        return "; ".join([t for t in (self.summary, *(f.text for f in self.findings)) if t])
 
     def values(self) -> dict[str, float]:
         """The numbers this check measured (absent when unknown)."""
@@ -427,7 +427,7 @@ def evaluate(check: HttpCheckOptions, url: str, answer: HttpAnswer, now: float) 
 
 def _fail(url: str, reason: Reason, text: str) -> HttpOutcome:
     return HttpOutcome(
-        target=target_of(url), summary=text, findings=(Finding(Status.CRIT, reason, text),)
+        target=target_of(url), summary="", findings=(Finding(Status.CRIT, reason, text),)
     )
 
 
@@ -445,8 +445,9 @@ def failure_outcome(url: str, error: BaseException, timeout_s: float) -> HttpOut
         detail = getattr(cert_error, "verify_message", None) or type(cert_error).__name__
         return _fail(url, Reason.TLS, f"TLS certificate of {host} rejected: {detail}")
     if isinstance(error, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
-        reason = getattr(error, "reason", None) or type(error).__name__
-        return _fail(url, Reason.TLS, f"TLS handshake with {host} failed: {reason}")
+        os_error = error.os_error
+        detail = getattr(os_error, "reason", None) or os_error.strerror or type(os_error).__name__
+        return _fail(url, Reason.TLS, f"TLS handshake with {host} failed: {detail}")
     if isinstance(error, aiohttp.ClientConnectorDNSError):
         return _fail(url, Reason.UNREACHABLE, f"cannot resolve {host}")
     if isinstance(error, aiohttp.ClientConnectorError):
