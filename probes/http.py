@@ -6,10 +6,11 @@ its metrics. Reference: docs/probes/http.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from probes.base import MetricSpec, Probe, ProbeContext, ProbeResult, ProbeSettings
-from probes.httpcheck import DAY_S, HttpCheck, check_http, deadline_for
+from probes.httpcheck import HTTP_METRICS, HttpCheck, check_http, deadline_for
 
 
 class HttpSettings(ProbeSettings, HttpCheck):
@@ -23,17 +24,7 @@ class HttpProbe(Probe[HttpSettings]):
     service: ClassVar[str] = "http"
     settings_model: ClassVar[type[ProbeSettings]] = HttpSettings
     values: ClassVar[frozenset[str]] = frozenset({"status_code", "latency_ms", "tls_expiry_days"})
-    metrics: ClassVar[dict[str, MetricSpec]] = {
-        "status_code": MetricSpec("http_status_code", "HTTP status code of the last answer"),
-        "latency_ms": MetricSpec(
-            "http_latency_seconds", "Time to the complete HTTP answer", scale=0.001
-        ),
-        "tls_expiry_days": MetricSpec(
-            "http_tls_expiry_seconds",
-            "Time left until the server's TLS certificate expires",
-            scale=DAY_S,
-        ),
-    }
+    metrics: ClassVar[Mapping[str, MetricSpec]] = HTTP_METRICS
 
     async def run(self, ctx: ProbeContext) -> ProbeResult:
         """Request the URL once and judge the answer."""

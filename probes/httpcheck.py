@@ -33,7 +33,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from probes.base import ProbeResult, Reason, Status
+from probes.base import MetricSpec, ProbeResult, Reason, Status
 from probes.units import Duration
 
 MAX_BODY_BYTES = 1 << 20
@@ -42,6 +42,25 @@ MAX_BODY_BYTES = 1 << 20
 DAY_S = 86_400.0
 
 StatusRange = tuple[int, int]
+
+HTTP_METRICS: Mapping[str, MetricSpec] = {
+    "status_code": MetricSpec(
+        "http_status_code",
+        "HTTP status code of the checked URL (the worst one when a probe checks several)",
+    ),
+    "latency_ms": MetricSpec(
+        "http_latency_seconds",
+        "Time to the complete HTTP answer (the slowest when a probe checks several URLs)",
+        scale=0.001,
+    ),
+    "tls_expiry_days": MetricSpec(
+        "http_tls_expiry_seconds",
+        "Time left until the server's TLS certificate expires (the soonest of a probe's URLs)",
+        scale=DAY_S,
+    ),
+}
+"""Metrics of the values every HTTP check publishes, shared by the http, workers and pages
+probe types (one family each, told apart by the ``probe`` label)."""
 
 
 def parse_status_spec(value: object) -> tuple[StatusRange, ...]:

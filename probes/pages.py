@@ -8,6 +8,7 @@ Reference: docs/probes/pages.md.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,6 +26,7 @@ from probes.base import (
     Status,
 )
 from probes.httpcheck import (
+    HTTP_METRICS,
     Finding,
     HttpCheck,
     HttpCheckOptions,
@@ -171,7 +173,7 @@ class PagesProbe(Probe[PagesSettings]):
             "checks_failed",
         }
     )
-    metrics: ClassVar[dict[str, MetricSpec]] = {
+    metrics: ClassVar[Mapping[str, MetricSpec]] = {
         "deployment_failed": MetricSpec(
             "pages_deployment_failed",
             "1 when the latest production deployment failed, else 0",
@@ -179,15 +181,7 @@ class PagesProbe(Probe[PagesSettings]):
         "deployment_age_s": MetricSpec(
             "pages_deployment_age_seconds", "Time since the latest production deployment"
         ),
-        "status_code": MetricSpec("pages_http_status_code", "HTTP status of the worst URL check"),
-        "latency_ms": MetricSpec(
-            "pages_http_latency_seconds", "Slowest URL check's answer time", scale=0.001
-        ),
-        "tls_expiry_days": MetricSpec(
-            "pages_tls_expiry_seconds",
-            "Time left until the site's TLS certificate expires (soonest of the URLs)",
-            scale=86_400.0,
-        ),
+        **HTTP_METRICS,
     }
 
     def __init__(self, settings: PagesSettings) -> None:

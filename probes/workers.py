@@ -38,6 +38,7 @@ from probes.base import (
 )
 from probes.httpcheck import (
     DAY_S,
+    HTTP_METRICS,
     Finding,
     HttpCheck,
     HttpCheckOptions,
@@ -301,7 +302,7 @@ class WorkersProbe(Probe[WorkersSettings]):
             "checks_failed",
         }
     )
-    metrics: ClassVar[dict[str, MetricSpec]] = {
+    metrics: ClassVar[Mapping[str, MetricSpec]] = {
         "requests": MetricSpec(
             "workers_requests", "Requests to the Worker in the analytics window"
         ),
@@ -339,10 +340,7 @@ class WorkersProbe(Probe[WorkersSettings]):
         "deployment_age_s": MetricSpec(
             "workers_deployment_age_seconds", "Time since the current deployment"
         ),
-        "status_code": MetricSpec("workers_http_status_code", "HTTP status of the worst URL check"),
-        "latency_ms": MetricSpec(
-            "workers_http_latency_seconds", "Slowest URL check's answer time", scale=0.001
-        ),
+        **HTTP_METRICS,
     }
 
     def __init__(self, settings: WorkersSettings) -> None:
