@@ -7,7 +7,8 @@ compares numbers against warn/crit thresholds the same way. Nothing here does I/
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from cfapi.errors import (
@@ -22,6 +23,7 @@ from cfapi.errors import (
     TransportError,
 )
 from probes.base import ProbeResult, Reason, Status
+from probes.resources import Unresolved
 
 
 def reason_for(error: CloudflareError) -> Reason:
@@ -150,3 +152,23 @@ class Deadline:
     def remaining(self) -> float:
         """Seconds left (negative once passed)."""
         return self.seconds - self.elapsed()
+
+
+async def resolve(lookup: Awaitable[str], deadline: Deadline, what: str) -> str | ProbeResult:
+    """The id ``lookup`` finds, or the failed result a probe returns when it cannot.
+
+    ``what`` names the resource (``KV namespace 'SESSIONS'``). No such name is
+    ``not_found``; an API failure keeps its reason; a lookup slower than the deadline is
+    ``timeout`` rather than a run cut off by the runner.
+    """
+    try:
+        async with asyncio.timeout(max(0.0, deadline.remaining())):
+            return await lookup
+    except Unresolved as err:
+        return ProbeResult.failed(Reason.NOT_FOUND, str(err))
+    except CloudflareError as err:
+        return failure(err, f"looking up {what}")
+    except TimeoutError:
+        return ProbeResult.failed(
+            Reason.TIMEOUT, f"looking up {what}: no answer within {deadline.seconds:.1f} s"
+        )

@@ -33,8 +33,7 @@ from pydantic import Field, model_validator
 from cfapi.d1 import D1QueryResult
 from cfapi.errors import CloudflareError, NotFound, RateLimited
 from probes.base import MetricSpec, Probe, ProbeContext, ProbeResult, ProbeSettings, Reason, Status
-from probes.checks import Deadline, describe, failure, human_bytes, usable_time, usage
-from probes.resources import Unresolved
+from probes.checks import Deadline, describe, failure, human_bytes, resolve, usable_time, usage
 from probes.units import ByteSize, Duration
 
 PLAN_SIZE_LIMITS: Mapping[str, int] = {"paid": 10 * 10**9, "free": 500 * 10**6}
@@ -425,12 +424,11 @@ class D1Probe(Probe[D1Settings]):
         s = self.settings
         allowed = usable_time(ctx.timeout_s)
         deadline = Deadline(min(allowed, s.max_time or allowed), self._timer)
-        try:
-            database_id = await ctx.resources.d1_database(s.database)
-        except Unresolved as err:
-            return ProbeResult.failed(Reason.NOT_FOUND, str(err))
-        except CloudflareError as err:
-            return failure(err, f"looking up D1 database {s.database!r}")
+        database_id = await resolve(
+            ctx.resources.d1_database(s.database), deadline, f"D1 database {s.database!r}"
+        )
+        if isinstance(database_id, ProbeResult):
+            return database_id
 
         budget = ctx.cf.budget
         query = functools.partial(

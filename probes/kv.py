@@ -37,8 +37,7 @@ from probes.base import (
     Status,
     worst,
 )
-from probes.checks import Deadline, describe, failure, level, reason_for, usable_time
-from probes.resources import Unresolved
+from probes.checks import Deadline, describe, failure, level, reason_for, resolve, usable_time
 from probes.units import Duration
 
 CANARY_PREFIX = "__flarewatch_canary__/"
@@ -285,12 +284,11 @@ class KvProbe(Probe[KvSettings]):
         """Resolve the namespace, maybe run the canary, read the analytics, judge."""
         s = self.settings
         deadline = Deadline(usable_time(ctx.timeout_s), self._timer)
-        try:
-            namespace_id = await ctx.resources.kv_namespace(s.namespace)
-        except Unresolved as err:
-            return ProbeResult.failed(Reason.NOT_FOUND, str(err))
-        except CloudflareError as err:
-            return failure(err, f"looking up KV namespace {s.namespace!r}")
+        namespace_id = await resolve(
+            ctx.resources.kv_namespace(s.namespace), deadline, f"KV namespace {s.namespace!r}"
+        )
+        if isinstance(namespace_id, ProbeResult):
+            return namespace_id
 
         ran = False
         if s.canary:
