@@ -481,6 +481,8 @@ def _read_secret(
 ) -> None:
     where = (*loc, key)
     name = mapping.pop(key)
+    # Reported here if anything goes wrong: no "missing key", no environment fallback.
+    reading.broken.add((*loc, target))
     if target in mapping:
         reading.add(
             where,
@@ -510,6 +512,7 @@ def _read_secret(
         reading.add(where, f"{path} is not UTF-8 text", "the file should hold the value only")
         return
     text = text.rstrip("\r\n")
+    reading.broken.discard((*loc, target))
     reading.secrets.add(text)
     mapping[target] = text
     reading.places[(*loc, target)] = reading.places[where]
@@ -526,7 +529,7 @@ def _env_fallbacks(data: dict[Any, Any], reading: _Reading) -> None:
         return
     for key, variable in ENV_FALLBACKS.items():
         value = reading.environ.get(variable)
-        if key not in section and value:
+        if key not in section and value and ("cloudflare", key) not in reading.broken:
             section[key] = value
             reading.origins[("cloudflare", key)] = f"the environment variable {variable}"
 
