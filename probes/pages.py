@@ -30,7 +30,6 @@ from probes.httpcheck import (
     Finding,
     HttpCheck,
     HttpCheckOptions,
-    HttpOutcome,
     HttpUrl,
     combine,
     deadline_for,
@@ -40,8 +39,7 @@ from probes.httpcheck import (
 from probes.units import Duration
 from probes.workers import (
     ApiTimeout,
-    api_problem,
-    api_reason,
+    api_finding,
     human_age,
     parse_time,
     run_checks,
@@ -215,7 +213,8 @@ class PagesProbe(Probe[PagesSettings]):
         elif deployment is None:
             other.append(Finding(Status.WARN, Reason.ASSERTION, "no production deployment yet"))
         else:
-            finding = self._api_finding(deployment, outcomes)
+            missing = f"Pages project {self.settings.project!r} not found in the account"
+            finding = api_finding(deployment, outcomes, missing)
             (root if finding.reason in (Reason.NOT_FOUND, Reason.AUTH) else other).append(finding)
         status, reason = judge([*root, *(f for o in outcomes for f in o.findings), *other])
         message = "; ".join([*(f.text for f in root), *parts, *(f.text for f in other)])
@@ -226,22 +225,6 @@ class PagesProbe(Probe[PagesSettings]):
             latency_ms=values.get("latency_ms"),
             values=values,
         )
-
-    def _api_finding(
-        self, error: CloudflareError | ApiTimeout, outcomes: list[HttpOutcome]
-    ) -> Finding:
-        """How bad an API failure is: the build's fate is unknown; the site may still serve."""
-        reason = api_reason(error)
-        if reason is Reason.NOT_FOUND:
-            return Finding(
-                Status.CRIT,
-                reason,
-                f"Pages project {self.settings.project!r} not found in the account",
-            )
-        text = f"deployment unknown: {api_problem(error)}"
-        served = bool(outcomes) and all(o.status is Status.OK for o in outcomes)
-        severe = reason is Reason.AUTH or not served
-        return Finding(Status.CRIT if severe else Status.WARN, reason, text)
 
     async def _latest(
         self, ctx: ProbeContext, timeout_s: float

@@ -18,11 +18,8 @@ from typing import ClassVar, TypeVar
 from pydantic import Field, model_validator
 
 from cfapi import (
-    AuthError,
     CloudflareError,
     GraphqlError,
-    NotFound,
-    PermissionDenied,
     RateLimited,
     TransportError,
 )
@@ -36,6 +33,7 @@ from probes.base import (
     Reason,
     Status,
 )
+from probes.checks import reason_for
 from probes.httpcheck import (
     DAY_S,
     HTTP_METRICS,
@@ -64,18 +62,8 @@ class ApiTimeout(Exception):
 
 
 def api_reason(error: CloudflareError | ApiTimeout) -> Reason:
-    """The failure reason for a Cloudflare API error (docs/rules.md, "Failure reasons")."""
-    if isinstance(error, ApiTimeout):
-        return Reason.TIMEOUT
-    if isinstance(error, AuthError | PermissionDenied):
-        return Reason.AUTH
-    if isinstance(error, RateLimited):
-        return Reason.RATE_LIMITED
-    if isinstance(error, NotFound):
-        return Reason.NOT_FOUND
-    if isinstance(error, TransportError):
-        return Reason.TIMEOUT if error.timeout else Reason.UNREACHABLE
-    return Reason.API_ERROR
+    """The failure reason for a Cloudflare API error, as every Cloudflare probe maps it."""
+    return Reason.TIMEOUT if isinstance(error, ApiTimeout) else reason_for(error)
 
 
 def api_problem(error: CloudflareError | ApiTimeout) -> str:
@@ -130,6 +118,24 @@ def human_age(seconds: float) -> str:
     if seconds < 2 * DAY_S:
         return f"{seconds // 3600:.0f} h"
     return f"{seconds // DAY_S:.0f} d"
+
+
+def api_finding(
+    error: CloudflareError | ApiTimeout, outcomes: Sequence[HttpOutcome], missing: str
+) -> Finding:
+    """How bad a failed API call is, given the URL checks of the same run.
+
+    Not found is crit with ``missing`` as the message; a refused token is crit. Otherwise the
+    resource's state is unknown: ``warn`` when every URL check passed (it serves; only
+    visibility is lost), ``crit`` when none was configured or one failed.
+    """
+    reason = api_reason(error)
+    if reason is Reason.NOT_FOUND:
+        return Finding(Status.CRIT, reason, missing)
+    text = f"deployment unknown: {api_problem(error)}"
+    served = bool(outcomes) and all(o.status is Status.OK for o in outcomes)
+    severe = reason is Reason.AUTH or not served
+    return Finding(Status.CRIT if severe else Status.WARN, reason, text)
 
 
 async def run_checks(
@@ -358,7 +364,7 @@ class WorkersProbe(Probe[WorkersSettings]):
             deployment_task, stats_task, run_checks(ctx, self._checks, timeout_s)
         )
         now = ctx.clock()
-        cpu_limit_ms = self._cpu_limit_ms()
+        cpu_limit_ms = self.cpu_limit_ms
         values: dict[str, float] = {"cpu_limit_ms": cpu_limit_ms}
         root: list[Finding] = []  # a deleted script or a refused token explains failing URLs
         other: list[Finding] = []
@@ -375,7 +381,8 @@ class WorkersProbe(Probe[WorkersSettings]):
         elif deployment is None:
             other.append(Finding(Status.WARN, Reason.ASSERTION, "no active deployment"))
         else:
-            finding = self._api_finding(deployment, outcomes)
+            missing = f"Worker {self.settings.script!r} not found in the account"
+            finding = api_finding(deployment, outcomes, missing)
             (root if finding.reason in (Reason.NOT_FOUND, Reason.AUTH) else other).append(finding)
 
         if isinstance(stats, InvocationStats):
@@ -395,20 +402,6 @@ class WorkersProbe(Probe[WorkersSettings]):
             latency_ms=values.get("latency_ms"),
             values=values,
         )
-
-    def _api_finding(
-        self, error: CloudflareError | ApiTimeout, outcomes: Sequence[HttpOutcome]
-    ) -> Finding:
-        """How bad an API failure is: the script's fate is unknown unless a URL check passed."""
-        reason = api_reason(error)
-        if reason is Reason.NOT_FOUND:
-            return Finding(
-                Status.CRIT, reason, f"Worker {self.settings.script!r} not found in the account"
-            )
-        text = f"deployment unknown: {api_problem(error)}"
-        served = bool(outcomes) and all(o.status is Status.OK for o in outcomes)
-        severe = reason is Reason.AUTH or not served
-        return Finding(Status.CRIT if severe else Status.WARN, reason, text)
 
     async def _deployment(
         self, ctx: ProbeContext, timeout_s: float
@@ -445,7 +438,9 @@ class WorkersProbe(Probe[WorkersSettings]):
         limit = float(cpu_ms) if isinstance(cpu_ms, int | float) and cpu_ms > 0 else None
         self._limit_seen = (key, limit)
 
-    def _cpu_limit_ms(self) -> float:
+    @property
+    def cpu_limit_ms(self) -> float:
+        """The configured ``cpu_limit``, else the script's ``limits.cpu_ms``, else 30 s."""
         if self.settings.cpu_limit is not None:
             return self.settings.cpu_limit * 1000.0
         if self._limit_seen is not None and self._limit_seen[1] is not None:
