@@ -22,7 +22,7 @@ from cfapi.errors import (
     ServerError,
     TransportError,
 )
-from probes.base import ProbeResult, Reason, Status
+from probes.base import ProbeContext, ProbeResult, Reason, Status
 from probes.resources import Unresolved
 
 
@@ -172,3 +172,29 @@ async def resolve(lookup: Awaitable[str], deadline: Deadline, what: str) -> str 
         return ProbeResult.failed(
             Reason.TIMEOUT, f"looking up {what}: no answer within {deadline.seconds:.1f} s"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """Why numbers from GraphQL Analytics could not be read this run."""
+
+    reason: Reason
+    message: str
+
+
+async def analytics_row(
+    ctx: ProbeContext, dataset: str, key: str, deadline: Deadline
+) -> tuple[Mapping[str, float] | None, Unavailable | None]:
+    """One resource's row of ``dataset`` from the shared hub, within the deadline.
+
+    ``(row, None)`` on success (``row`` is ``None`` when the resource has no data in the
+    window); ``(None, Unavailable)`` when GraphQL failed or did not answer in time. The
+    hub's refresh is shielded, so giving up here does not cancel it for other probes.
+    """
+    try:
+        async with asyncio.timeout(max(0.0, deadline.remaining())):
+            return await ctx.analytics.get(dataset, key), None
+    except CloudflareError as err:
+        return None, Unavailable(reason_for(err), describe(err))
+    except TimeoutError:
+        return None, Unavailable(Reason.TIMEOUT, "GraphQL Analytics did not answer in time")

@@ -33,7 +33,17 @@ from pydantic import Field, model_validator
 from cfapi.d1 import D1QueryResult
 from cfapi.errors import CloudflareError, NotFound, RateLimited
 from probes.base import MetricSpec, Probe, ProbeContext, ProbeResult, ProbeSettings, Reason, Status
-from probes.checks import Deadline, describe, failure, human_bytes, resolve, usable_time, usage
+from probes.checks import (
+    Deadline,
+    Unavailable,
+    analytics_row,
+    describe,
+    failure,
+    human_bytes,
+    resolve,
+    usable_time,
+    usage,
+)
 from probes.units import ByteSize, Duration
 
 PLAN_SIZE_LIMITS: Mapping[str, int] = {"paid": 10 * 10**9, "free": 500 * 10**6}
@@ -271,7 +281,7 @@ def judge_success(
     result: D1QueryResult | None,
     storage: Mapping[str, float] | None,
     traffic: Mapping[str, float] | None,
-    analytics_error: CloudflareError | None,
+    unavailable: Unavailable | None,
 ) -> ProbeResult:
     """The result of a run whose query answered: size against the limit, reads, latency."""
     values: dict[str, float] = {
@@ -295,7 +305,7 @@ def judge_success(
         ):
             if key in traffic:
                 values[name] = traffic[key]
-    elif analytics_error is None:
+    elif unavailable is None:
         values["rows_read"] = 0.0
 
     retried = f" after {attempts - 1} retries" if attempts > 1 else ""
@@ -309,11 +319,11 @@ def judge_success(
             values=values,
         )
     if size is None:
-        if analytics_error is not None:
+        if unavailable is not None:
             return ProbeResult(
                 status=Status.WARN,
-                reason=Reason.API_ERROR,
-                message=f"{message}; size unknown: {describe(analytics_error)}",
+                reason=unavailable.reason,
+                message=f"{message}; size unknown: {unavailable.message}",
                 latency_ms=latency_ms,
                 values=values,
             )
@@ -448,13 +458,10 @@ class D1Probe(Probe[D1Settings]):
                 ctx.resources.forget(DATABASE_KIND, s.database)
             return judge_failure(s, outcome, deadline.elapsed())
 
-        storage = traffic = None
-        analytics_error: CloudflareError | None = None
-        try:
-            traffic = await ctx.analytics.get("d1_analytics", database_id)
-            storage = await ctx.analytics.get("d1_storage", database_id)
-        except CloudflareError as err:
-            analytics_error = err
+        traffic, unavailable = await analytics_row(ctx, "d1_analytics", database_id, deadline)
+        storage = None
+        if unavailable is None:
+            storage, unavailable = await analytics_row(ctx, "d1_storage", database_id, deadline)
         return judge_success(
             s,
             attempts=outcome.attempts,
@@ -462,5 +469,5 @@ class D1Probe(Probe[D1Settings]):
             result=outcome.value[0] if outcome.value else None,
             storage=storage,
             traffic=traffic,
-            analytics_error=analytics_error,
+            unavailable=unavailable,
         )

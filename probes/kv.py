@@ -37,7 +37,17 @@ from probes.base import (
     Status,
     worst,
 )
-from probes.checks import Deadline, describe, failure, level, reason_for, resolve, usable_time
+from probes.checks import (
+    Deadline,
+    Unavailable,
+    analytics_row,
+    describe,
+    failure,
+    level,
+    reason_for,
+    resolve,
+    usable_time,
+)
 from probes.units import Duration
 
 CANARY_PREFIX = "__flarewatch_canary__/"
@@ -142,14 +152,14 @@ def evaluate(
     canary_ran: bool,
     canary_age_s: float,
     operations: Mapping[str, float] | None,
-    analytics_error: CloudflareError | None,
+    unavailable: Unavailable | None,
     window_s: float,
 ) -> Verdict:
     """Combine the canary and the analytics into one result (pure).
 
     Status is the worst of both; the reason is the canary's when it failed, else the
     analytics' (a p99 over ``latency_crit`` is an ``assertion``; analytics that cannot be read
-    make the run ``warn`` with ``api_error`` or ``rate_limited``, since latency is unchecked).
+    make the run ``warn`` with the reason they failed, since latency goes unchecked).
     """
     statuses: list[Status] = []
     reasons: list[Reason] = []
@@ -174,11 +184,10 @@ def evaluate(
         high = high or slow or canary.reason is Reason.TIMEOUT
 
     minutes = f"{window_s / 60:g} min"
-    if analytics_error is not None:
+    if unavailable is not None:
         statuses.append(Status.WARN)
-        reason = reason_for(analytics_error)
-        reasons.append(reason if reason is Reason.RATE_LIMITED else Reason.API_ERROR)
-        messages.append(f"operation latency unavailable: {describe(analytics_error)}")
+        reasons.append(unavailable.reason)
+        messages.append(f"operation latency unavailable: {unavailable.message}")
     elif operations is None or not operations.get("sum.requests"):
         values["operations"] = 0.0
         messages.append(f"no operations in the last {minutes}")
@@ -300,12 +309,7 @@ class KvProbe(Probe[KvSettings]):
             if missing is not None:
                 return missing
 
-        operations: Mapping[str, float] | None = None
-        analytics_error: CloudflareError | None = None
-        try:
-            operations = await ctx.analytics.get("kv_operations", namespace_id)
-        except CloudflareError as err:
-            analytics_error = err
+        operations, unavailable = await analytics_row(ctx, "kv_operations", namespace_id, deadline)
 
         canary = self._canary if s.canary else None
         verdict = evaluate(
@@ -314,7 +318,7 @@ class KvProbe(Probe[KvSettings]):
             canary_ran=ran,
             canary_age_s=0.0 if canary is None else max(0.0, self._timer() - canary.finished_at),
             operations=operations,
-            analytics_error=analytics_error,
+            unavailable=unavailable,
             window_s=ctx.analytics.window_s,
         )
         if verdict.latency_high:

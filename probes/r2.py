@@ -10,7 +10,9 @@ at ``warn_ratio`` of it and goes crit with reason ``capacity`` at ``crit_ratio``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from collections.abc import Callable, Mapping
 from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
@@ -18,7 +20,15 @@ from pydantic import Field, model_validator
 from cfapi.errors import CloudflareError
 from cfapi.r2 import Jurisdiction
 from probes.base import MetricSpec, Probe, ProbeContext, ProbeResult, ProbeSettings, Reason, Status
-from probes.checks import describe, failure, human_bytes, reason_for, usage
+from probes.checks import (
+    Deadline,
+    Unavailable,
+    analytics_row,
+    failure,
+    human_bytes,
+    usable_time,
+    usage,
+)
 from probes.units import ByteSize
 
 
@@ -48,23 +58,21 @@ class R2Settings(ProbeSettings):
 def evaluate(
     settings: R2Settings,
     storage: Mapping[str, float] | None,
-    analytics_error: CloudflareError | None,
+    unavailable: Unavailable | None,
 ) -> ProbeResult:
     """Judge a reachable bucket by its storage analytics (pure).
 
-    Without analytics the quota cannot be checked: ``warn`` with ``api_error`` (or
-    ``rate_limited``) when GraphQL failed; ``ok`` with a note when the bucket has no storage
-    sample yet (a new or empty bucket).
+    Without analytics the quota cannot be checked: ``warn`` with the reason GraphQL failed;
+    ``ok`` with a note when the bucket has no storage sample yet (a new or empty bucket).
     """
     bucket = settings.bucket
     quota = settings.quota
     values: dict[str, float] = {"quota_bytes": float(quota or 0)}
-    if analytics_error is not None:
-        reason = reason_for(analytics_error)
+    if unavailable is not None:
         return ProbeResult(
             status=Status.WARN,
-            reason=reason if reason is Reason.RATE_LIMITED else Reason.API_ERROR,
-            message=f"bucket {bucket} reachable; storage unknown: {describe(analytics_error)}",
+            reason=unavailable.reason,
+            message=f"bucket {bucket} reachable; storage unknown: {unavailable.message}",
             values=values,
         )
     if storage is None:
@@ -113,15 +121,25 @@ class R2Probe(Probe[R2Settings]):
         "quota_ratio": MetricSpec("r2_quota_ratio", "Stored bytes / the configured quota"),
     }
 
+    def __init__(
+        self, settings: R2Settings, *, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(settings)
+        self._timer = timer
+
     async def run(self, ctx: ProbeContext) -> ProbeResult:
         """GET the bucket, then judge its storage analytics."""
         s = self.settings
+        deadline = Deadline(usable_time(ctx.timeout_s), self._timer)
         try:
-            await ctx.cf.r2.bucket(ctx.account_id, s.bucket, jurisdiction=s.jurisdiction)
+            async with asyncio.timeout(max(0.0, deadline.remaining())):
+                await ctx.cf.r2.bucket(ctx.account_id, s.bucket, jurisdiction=s.jurisdiction)
         except CloudflareError as err:
             return failure(err, f"reading bucket {s.bucket}")
-        try:
-            storage = await ctx.analytics.get("r2_storage", s.bucket)
-        except CloudflareError as err:
-            return evaluate(s, None, err)
-        return evaluate(s, storage, None)
+        except TimeoutError:
+            return ProbeResult.failed(
+                Reason.TIMEOUT,
+                f"reading bucket {s.bucket}: no answer within {deadline.seconds:.1f} s",
+            )
+        storage, unavailable = await analytics_row(ctx, "r2_storage", s.bucket, deadline)
+        return evaluate(s, storage, unavailable)

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from cfapi.budget import RequestBudget
-from cfapi.client import CloudflareClient
-from cfapi.credentials import Credentials
-from probes.analytics import AnalyticsHub
 from probes.base import ProbeContext, Reason, Status
 from probes.kv import KvProbe, KvSettings
-from probes.resources import ResourceIndex
 from tests.conftest import SimHandle
-from tests.integration.probes.conftest import FAST_RETRY
+from tests.integration.probes.contexts import WRONG_TOKEN, client_context
 
 
 def kv_probe(**settings: Any) -> KvProbe:
@@ -43,18 +37,8 @@ async def kv_requests(sim: SimHandle) -> list[tuple[str, str]]:
 @pytest.fixture
 async def wrong_token_ctx(sim: SimHandle, probe_ctx: ProbeContext) -> AsyncIterator[ProbeContext]:
     """``probe_ctx`` with a well-formed token Cloudflare does not know."""
-    async with CloudflareClient(
-        Credentials.bearer("not-the-right-token-0000"),
-        base_url=sim.api,
-        retry=FAST_RETRY,
-        budget=RequestBudget(),
-    ) as cf:
-        yield dataclasses.replace(
-            probe_ctx,
-            cf=cf,
-            analytics=AnalyticsHub(cf, sim.account_id, clock=time.time),
-            resources=ResourceIndex(cf, sim.account_id, clock=time.time),
-        )
+    async with client_context(sim, probe_ctx, token=WRONG_TOKEN) as ctx:
+        yield ctx
 
 
 async def test_healthy_namespace_round_trips_the_canary(
