@@ -152,6 +152,14 @@ details dl{display:grid;grid-template-columns:auto 1fr;gap:0 10px;margin:4px 0}
 details dd{margin:0;font-variant-numeric:tabular-nums}
 .events td.kind{white-space:nowrap}
 footer{margin:30px 0 24px;color:var(--muted);font-size:.85rem}
+@media (max-width:700px){header.top,main{padding:0 10px}
+.alerts li,.failing li{grid-template-columns:1fr}
+table.probes,table.probes tbody{display:block;min-width:0}
+table.probes thead,table.probes colgroup{display:none}
+table.probes tr{display:grid;grid-template-columns:1fr 1fr;gap:4px 12px;padding:8px 10px;
+border-top:1px solid var(--line)}
+table.probes td{display:block;border:0;padding:0}
+table.probes td.msg{grid-column:1/-1;min-width:0}}
 .sprite{position:absolute;width:0;height:0;overflow:hidden}
 .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 """.strip()
@@ -768,7 +776,7 @@ def _probe_tables(status: Mapping[str, Any], probes: Sequence[_Probe], now: date
 
 
 def _reason(reason: str | None) -> str:
-    return f'<span class="reason">{_e(reason)}</span>' if reason else ""
+    return f'<span class="reason">{_e(reason)}</span> ' if reason else ""
 
 
 def _probe_row(probe: _Probe, now: datetime | None) -> str:
