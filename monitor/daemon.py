@@ -1,0 +1,553 @@
+"""``flarewatch run``: the monitoring daemon's lifecycle.
+
+Start: load the config (exit 2 with every located problem, no traceback), set up logging,
+build the clients and probes, check that the Cloudflare API answers and accepts the token
+(:func:`preflight`; exit 2 when it does not), bind the HTTP surface (exit 2 when the address
+is taken), then schedule every probe. ``READY=1`` goes to systemd once the first round is
+done, which is also when ``/readyz`` turns 200.
+
+Run: SIGHUP or ``POST /-/reload`` reloads the file. A bad file is rejected — its problems are
+logged (``config_reload_rejected``) and returned to the HTTP caller — and the running config
+keeps going. A good one is swapped in without dropping the HTTP server: unchanged probes
+keep their schedule and history, clients are rebuilt only if their settings changed, runs of
+changed probes are cancelled and started afresh. ``server.listen`` needs a restart.
+
+Stop: SIGTERM or SIGINT: ``STOPPING=1``, no new runs, runs in progress cancelled, HTTP
+server closed, sessions closed — within 10 s, exit 0. Nothing persistent is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from cfapi import (
+    ApiError,
+    AuthError,
+    CloudflareError,
+    NotFound,
+    PermissionDenied,
+    RetryPolicy,
+    Timeouts,
+    TransportError,
+)
+from monitor.app import App, new_client, probe_summary, secrets_of
+from monitor.config import Config
+from monitor.configload import ConfigError, load_config
+from monitor.http import ReloadOutcome, make_app, refresh_interval
+from monitor.logging import Redactor, configure_logging
+from monitor.metrics import DaemonMetrics, MetricsError
+from monitor.runner import Runner, ScheduledProbe
+from monitor.scheduler import Job, ProbeScheduler
+from monitor.sdnotify import Notifier
+from monitor.state import ApiSummary, ProbeInfo, StatusStore
+from probes.registry import Registry, RegistryError, default_registry
+
+log = structlog.get_logger("flarewatch")
+
+STOP_TIMEOUT_S = 10.0
+"""Everything stops within this after SIGTERM (runs get most of it to end cancelled)."""
+
+_RUNS_STOP_S = 5.0
+_HTTP_STOP_S = 2.0
+PREFLIGHT_RETRY = RetryPolicy(max_attempts=2, max_time_s=10.0)
+PREFLIGHT_TIMEOUTS = Timeouts(total_s=10.0, connect_s=5.0)
+
+
+def flarewatch_version() -> str:
+    """The installed distribution's version."""
+    try:
+        return version("flarewatch")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class StartError(Exception):
+    """The daemon cannot start; the message says what to fix (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs of the daemon that are not user config (tests, benchmarks, the demo)."""
+
+    preflight: bool = True
+    manage_logging: bool = False
+    startup_jitter_s: float = 1.0
+    heartbeat_s: float = 1.0
+    min_per_service: int = 4
+    max_per_service: int = 64
+    listen: str | None = None
+
+
+async def preflight(config: Config, app: App) -> None:
+    """Check that the Cloudflare API answers and accepts the token; raise :class:`StartError`.
+
+    One request (two for an account-owned token, which ``/user/tokens/verify`` refuses), with
+    short timeouts and one retry, from the app's request budget. A 5xx or 429 is not a
+    reason to refuse to start: it is logged and the probes will report it.
+    """
+    base = config.cloudflare.api_base_url
+    client = new_client(
+        config, budget=app.cf.budget, retry=PREFLIGHT_RETRY, timeouts=PREFLIGHT_TIMEOUTS
+    )
+    try:
+        try:
+            answer = await client.accounts.verify_token()
+        except AuthError:
+            answer = await client.accounts.verify_account_token(config.cloudflare.account_id)
+    except (AuthError, PermissionDenied) as err:
+        raise StartError(
+            f"the Cloudflare API at {base} refused the API token ({_why(err)}); check "
+            "cloudflare.api_token (or CLOUDFLARE_API_TOKEN) and the token's permissions"
+        ) from None
+    except TransportError as err:
+        raise StartError(
+            f"cannot reach the Cloudflare API at {base} ({_why(err)}); check "
+            "cloudflare.api_base_url (or CLOUDFLARE_API_BASE_URL) and the network"
+        ) from None
+    except (NotFound, ApiError) as err:
+        raise StartError(
+            f"{base} does not answer like Cloudflare's v4 API ({_why(err)}); "
+            "cloudflare.api_base_url should end in /client/v4"
+        ) from None
+    except CloudflareError as err:
+        log.warning("cloudflare_preflight_inconclusive", base_url=base, error=_why(err))
+        return
+    finally:
+        await client.aclose()
+    if answer.status != "active":
+        raise StartError(
+            f"the Cloudflare API token is {answer.status}, not active; issue a new token "
+            "and set cloudflare.api_token"
+        )
+
+
+def _why(err: CloudflareError) -> str:
+    text = str(err).strip()
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+class Daemon:
+    """The running daemon (see the module docstring); usable in-process by tests and the demo.
+
+    ``loader`` re-reads the configuration on reload (raises :class:`ConfigError`).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        registry: Registry,
+        loader: Callable[[], Config] | None = None,
+        source: str = "<memory>",
+        options: Options | None = None,
+        notifier: Notifier | None = None,
+        redactor: Redactor | None = None,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.options = options or Options()
+        self.notifier = notifier if notifier is not None else Notifier(None)
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.redactor.set_secrets(secrets_of(config))
+        self._loader = loader
+        self.source = source
+        self.version = flarewatch_version()
+        self.started_at = time.time()
+        self.metrics_registry = metrics_registry or CollectorRegistry()
+        self.state = StatusStore(
+            version=self.version, started_at=self.started_at, config_source=source
+        )
+        try:
+            self.metrics = DaemonMetrics(
+                self.metrics_registry,
+                registry,
+                version=self.version,
+                started_at=self.started_at,
+                ready=lambda: self.state.ready,
+            )
+        except MetricsError as err:
+            raise StartError(str(err)) from None
+        self.runner = Runner(metrics=self.metrics, state=self.state, scrub=self.redactor.scrub_text)
+        self.scheduler = ProbeScheduler(
+            min_per_service=self.options.min_per_service,
+            max_per_service=self.options.max_per_service,
+            startup_jitter_s=self.options.startup_jitter_s,
+            heartbeat_s=self.options.heartbeat_s,
+            on_lag=self.metrics.observe_lag,
+            on_skip=self.metrics.skipped,
+        )
+        self.app: App | None = None
+        self._web: web.AppRunner | None = None
+        self._reload_lock = asyncio.Lock()
+        self._stop_requested = asyncio.Event()
+        self._stopped = False
+        self._ready_announced = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.port: int | None = None
+        self.host: str | None = None
+
+    # --- start -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build, check, serve and schedule; raise :class:`StartError` when that cannot be."""
+        app = await self._build(self.config, previous=None)
+        try:
+            if self.options.preflight:
+                await preflight(self.config, app)
+            await self._serve()
+        except BaseException:
+            await app.aclose()
+            raise
+        self.app = app
+        self._install(app)
+        self.metrics.loaded(time.time())
+        self.scheduler.start()
+        self._apply(app)
+        self._spawn(self.notifier.watchdog_loop(self.scheduler.alive))
+        log.info(
+            "flarewatch_started",
+            version=self.version,
+            config=self.source,
+            listen=f"{self.host}:{self.port}",
+            probes=probe_summary(app.probes),
+        )
+        self._announce_ready_if_due()
+
+    async def _build(self, config: Config, previous: App | None) -> App:
+        try:
+            return await App.build(config, self.registry, previous=previous, log=log)
+        except (ValueError, TypeError) as err:
+            raise StartError(f"the configuration cannot be used: {err}") from None
+
+    async def _serve(self) -> None:
+        listen = self.options.listen or self.config.server.listen
+        host, _, port_text = listen.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        surface = _Surface(self)
+        runner = web.AppRunner(
+            make_app(surface, self.metrics_registry),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=_HTTP_STOP_S,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, host, int(port_text), shutdown_timeout=_HTTP_STOP_S)
+        try:
+            await site.start()
+        except OSError as err:
+            await runner.cleanup()
+            raise StartError(
+                f"cannot listen on {listen}: {err.strerror or err}; choose another "
+                "server.listen (port 0 picks a free one), or stop what uses it"
+            ) from None
+        self._web = runner
+        address = runner.addresses[0]
+        self.host, self.port = str(address[0]), int(address[1])
+
+    @property
+    def url(self) -> str:
+        """The HTTP surface's base URL (after :meth:`start`)."""
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def _install(self, app: App) -> None:
+        """Point the store, metrics and redactor at ``app``'s probes and clients."""
+        self.state.configure(
+            (
+                ProbeInfo(
+                    p.name,
+                    p.type_name,
+                    p.service,
+                    p.interval_s,
+                    dict(p.probe.settings.labels),
+                )
+                for p in app.probes
+            ),
+            loaded_at=time.time(),
+        )
+        self.metrics.set_probes((p.name, p.type_name, p.interval_s) for p in app.probes)
+        self.metrics.bind_api(app.cf, app.analytics)
+
+    def _apply(self, app: App) -> set[str]:
+        return self.scheduler.apply([self._job(item) for item in app.probes])
+
+    def _job(self, item: ScheduledProbe) -> Job:
+        async def run() -> float | None:
+            done = await self.runner.run(item)
+            self._announce_ready_if_due()
+            return done.result.rerun_in_s
+
+        return Job(
+            name=item.name,
+            service=item.service,
+            interval_s=item.interval_s,
+            timeout_s=item.timeout_s,
+            run=run,
+            key=(item.probe, item.interval_s, item.timeout_s, item.ctx.cf, item.ctx.http),
+        )
+
+    def _announce_ready_if_due(self) -> None:
+        if self._ready_announced or not self.state.ready:
+            return
+        self._ready_announced = True
+        took = time.time() - self.started_at
+        log.info("flarewatch_ready", rounds=self.state.rounds, seconds=round(took, 3))
+        self.notifier.ready(self._status_line())
+
+    def _status_line(self) -> str:
+        statuses = self.state.statuses().values()
+        failing = sum(1 for s in statuses if s is not None and s.value not in ("ok", "warn"))
+        return f"{len(statuses)} probes, {failing} failing"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- what the HTTP surface shows ---------------------------------------------------
+
+    def status_document(self) -> dict[str, Any]:
+        """The ``/api/v1/status`` document now."""
+        api = None
+        if self.app is not None:
+            snap = self.app.cf.budget.snapshot()
+            api = ApiSummary(
+                budget_remaining=round(snap.tokens, 3),
+                budget_limit=snap.capacity,
+                requests_total=sum(snap.requests.values()),
+            )
+        return self.state.document(time.time(), api)
+
+    def health(self) -> tuple[bool, str]:
+        """Alive: the scheduler runs and its heartbeat is recent."""
+        if self._stopped or self._stop_requested.is_set():
+            return False, "stopping"
+        if not self.scheduler.running:
+            return False, "the scheduler is not running"
+        age = self.scheduler.heartbeat_age()
+        if not self.scheduler.alive():
+            return False, f"the scheduler's heartbeat is {age:.1f} s old"
+        return True, "scheduler running"
+
+    def admin_token(self) -> SecretStr | None:
+        """The running config's admin token."""
+        return self.config.server.admin_token
+
+    # --- reload ------------------------------------------------------------------------
+
+    async def reload(self, origin: str = "signal") -> ReloadOutcome:
+        """Reload the configuration file (see the module docstring); never raises."""
+        async with self._reload_lock:
+            self.notifier.reloading()
+            try:
+                outcome = await self._reload(origin)
+            except Exception as err:  # a reload must never take the daemon down
+                log.exception("config_reload_failed", origin=origin)
+                outcome = self._rejected(origin, [f"reload failed: {type(err).__name__}"])
+            self.notifier.ready(self._status_line())
+            return outcome
+
+    async def _reload(self, origin: str) -> ReloadOutcome:
+        if self._loader is None or self.app is None:
+            return self._rejected(origin, ["this daemon has no configuration file to reload"])
+        try:
+            config = self._loader()
+        except ConfigError as err:
+            return self._rejected(origin, [self.redactor.scrub_text(str(p)) for p in err.problems])
+        old = self.app
+        try:
+            new = await self._build(config, previous=old)
+        except StartError as err:
+            return self._rejected(origin, [self.redactor.scrub_text(str(err))])
+        if self.options.preflight and new.cf is not old.cf:
+            try:
+                await preflight(config, new)
+            except StartError as err:
+                await new.aclose(keep=old)
+                return self._rejected(origin, [self.redactor.scrub_text(str(err))])
+        if config.server.listen != self.config.server.listen and self.options.listen is None:
+            log.warning(
+                "config_listen_unchanged",
+                running=self.config.server.listen,
+                configured=config.server.listen,
+                hint="server.listen takes effect on restart",
+            )
+        if self.options.manage_logging and config.logging != self.config.logging:
+            configure_logging(
+                level=config.logging.level, fmt=config.logging.format, redactor=self.redactor
+            )
+        before = {p.name: p for p in old.probes}
+        self.redactor.set_secrets([*secrets_of(config), *secrets_of(self.config)])
+        self.config = config
+        self.app = new
+        self._install(new)
+        restarted = self._apply(new)
+        await self.scheduler.settle(_RUNS_STOP_S)
+        await old.aclose(keep=new)
+        after = {p.name for p in new.probes}
+        added = sorted(after - set(before))
+        removed = sorted(set(before) - after)
+        changed = sorted(restarted - set(added))
+        self.metrics.reloaded(success=True, at=time.time())
+        log.info(
+            "config_reloaded",
+            origin=origin,
+            probes=len(new.probes),
+            added=added,
+            removed=removed,
+            changed=changed,
+        )
+        return ReloadOutcome(
+            True,
+            f"{len(new.probes)} probes: {len(added)} added, {len(removed)} removed, "
+            f"{len(changed)} changed",
+        )
+
+    def _rejected(self, origin: str, problems: list[str]) -> ReloadOutcome:
+        self.metrics.reloaded(success=False, at=time.time())
+        log.error(
+            "config_reload_rejected",
+            origin=origin,
+            source=self.source,
+            problems=problems,
+            hint="the running configuration stays in force",
+        )
+        return ReloadOutcome(False, "the new configuration was rejected", tuple(problems))
+
+    # --- stop --------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop (signal handlers call this)."""
+        self._stop_requested.set()
+
+    async def stop(self) -> None:
+        """Stop everything (see the module docstring); safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.notifier.stopping()
+        log.info("flarewatch_stopping")
+        await self.scheduler.shutdown(_RUNS_STOP_S)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+        if self._web is not None:
+            await self._web.cleanup()
+            self._web = None
+        if self.app is not None:
+            await self.app.aclose()
+        self.notifier.close()
+        log.info("flarewatch_stopped")
+
+    async def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, reload on SIGHUP, stop; the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload("signal")))
+        try:
+            starting = asyncio.ensure_future(self.start())
+            stop_wait = asyncio.ensure_future(self._stop_requested.wait())
+            await asyncio.wait({starting, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StartError):
+                    await starting
+                stop_wait.cancel()
+                await self._stop_within_deadline()
+                return 0
+            try:
+                starting.result()
+            except StartError as err:
+                stop_wait.cancel()
+                log.error("flarewatch_start_failed", error=str(err))
+                click.echo(f"flarewatch: {err}", err=True)
+                return 2
+            await stop_wait
+            await self._stop_within_deadline()
+            return 0
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+
+    async def _stop_within_deadline(self) -> None:
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await self.stop()
+        except TimeoutError:
+            log.error("flarewatch_stop_timeout", seconds=STOP_TIMEOUT_S)
+
+
+class _Surface:
+    """Adapts :class:`Daemon` to :class:`monitor.http.Surface`."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._d = daemon
+
+    def status_document(self) -> dict[str, Any]:
+        return self._d.status_document()
+
+    def is_ready(self) -> bool:
+        return self._d.state.ready and not self._d._stopped
+
+    def health(self) -> tuple[bool, str]:
+        return self._d.health()
+
+    def admin_token(self) -> SecretStr | None:
+        return self._d.admin_token()
+
+    async def reload(self, origin: str) -> ReloadOutcome:
+        return await self._d.reload(origin)
+
+    def page_refresh_s(self) -> float:
+        app = self._d.app
+        return refresh_interval([p.interval_s for p in app.probes] if app else [])
+
+
+def run_daemon(path: Path) -> int:
+    """``flarewatch run -c PATH``: the exit code (0 stopped, 2 bad config or cannot start)."""
+    try:
+        registry = default_registry()
+    except (RegistryError, ImportError) as err:
+        click.echo(f"flarewatch: the probe types cannot be loaded: {err}", err=True)
+        return 2
+    try:
+        config = load_config(path, registry=registry)
+    except ConfigError as err:
+        click.echo(err.report(), err=True)
+        return 2
+    redactor = configure_logging(
+        level=config.logging.level,
+        fmt=config.logging.format,
+        redactor=Redactor(secrets_of(config)),
+    )
+    try:
+        daemon = Daemon(
+            config,
+            registry=registry,
+            loader=lambda: load_config(path, registry=registry),
+            source=str(path),
+            options=Options(manage_logging=True),
+            notifier=Notifier.from_env(),
+            redactor=redactor,
+        )
+    except StartError as err:
+        click.echo(f"flarewatch: {err}", err=True)
+        return 2
+    return asyncio.run(daemon.run())
