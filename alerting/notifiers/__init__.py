@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from alerting.notifiers.alertmanager import AlertmanagerConfig, AlertmanagerNotifier
 from alerting.notifiers.base import (
@@ -39,7 +39,11 @@ alertmanager)."""
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 """Receiver names: they become metric label values, so they are short and plain."""
 
-_ADAPTER: TypeAdapter[dict[str, NotifierConfig]] = TypeAdapter(dict[str, NotifierConfig])
+# pydantic shows input values in errors according to the *outermost* schema's config, so the
+# adapter hides them too; a model embedding NotifierConfig must set hide_input_in_errors.
+_ADAPTER: TypeAdapter[dict[str, NotifierConfig]] = TypeAdapter(
+    dict[str, NotifierConfig], config=ConfigDict(hide_input_in_errors=True)
+)
 
 
 def check_name(name: str) -> str:

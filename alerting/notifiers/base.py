@@ -161,7 +161,7 @@ def classify_exception(error: BaseException) -> Delivery:
     :meth:`Secrets.redact` since library messages can hold a URL.
     """
     detail = f"{type(error).__name__}: {error}".rstrip(": ")
-    if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
         return Delivery.retry(Reason.TIMEOUT, detail)
     if isinstance(error, aiohttp.ClientError | OSError):
         return Delivery.retry(Reason.CONNECTION, detail)
