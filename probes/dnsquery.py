@@ -293,10 +293,14 @@ def read_answer(
         raise BadAnswer("servfail", "answered SERVFAIL")
     if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         raise BadAnswer("rcode", f"answered {dns.rcode.to_text(rcode)}")
-    if authoritative and not message.flags & dns.flags.AA:
-        raise BadAnswer("lame", "answered without authority (lame delegation)")
     name = dns.name.from_text(qname)
     rdtype = dns.rdatatype.from_text(qtype)
+    if authoritative and not message.flags & dns.flags.AA:
+        # A delegation's NS records come back as a referral, not an authoritative answer.
+        for rrset in message.authority:
+            if rrset.rdtype == dns.rdatatype.NS and rrset.name == name and rdtype == rrset.rdtype:
+                return Answer(frozenset(canonical_text(rd) for rd in rrset), rrset.ttl)
+        raise BadAnswer("lame", "answered without authority (lame delegation)")
     if rcode == dns.rcode.NOERROR:
         for rrset in message.answer:
             if rrset.name == name and rrset.rdtype == rdtype:
