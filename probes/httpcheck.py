@@ -17,6 +17,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -541,22 +542,36 @@ def _skip(der: bytes, pos: int) -> int:
     return start + length
 
 
-def _peer_cert_not_after(response: aiohttp.ClientResponse) -> float | None:
-    connection = response.connection
-    transport = connection.transport if connection is not None else None
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
-    if not der:
-        return None
-    try:
-        return cert_not_after(der)
-    except (ValueError, IndexError):
-        return None
+_PEER_CERTS: ContextVar[list[bytes] | None] = ContextVar("flarewatch_peer_certs", default=None)
+
+
+class _RecordingSSLObject(ssl.SSLObject):
+    """Records each server certificate it completes a handshake with, for the running check.
+
+    aiohttp has no public way to reach a response's certificate (aio-libs/aiohttp#2816), and
+    its connection is gone once a small body is read. The handshake runs in callbacks that
+    copied the checking task's context when the check opened the connection, so the
+    check's sink in :data:`_PEER_CERTS` is the one that receives the certificate.
+    """
+
+    def do_handshake(self) -> None:
+        """Handshake (``SSLWantReadError`` until done), then record the peer's certificate."""
+        super().do_handshake()
+        sink = _PEER_CERTS.get()
+        if sink is not None:
+            der = self.getpeercert(binary_form=True)
+            if der:
+                sink.append(der)
+
+
+def _recording(context: ssl.SSLContext) -> ssl.SSLContext:
+    context.sslobject_class = _RecordingSSLObject
+    return context
 
 
 _SSL_CONTEXTS: dict[str, ssl.SSLContext] = {}
+_VERIFYING = "<system CA store>"
+_NOT_VERIFYING = "<no verification>"
 
 
 def load_ca_file(path: str) -> ssl.SSLContext:
@@ -567,7 +582,7 @@ def load_ca_file(path: str) -> ssl.SSLContext:
     context = _SSL_CONTEXTS.get(path)
     if context is None:
         try:
-            context = ssl.create_default_context(cafile=path)
+            context = _recording(ssl.create_default_context(cafile=path))
         except (OSError, ssl.SSLError) as err:
             detail = getattr(err, "strerror", None) or getattr(err, "reason", None) or str(err)
             raise ValueError(
@@ -577,13 +592,33 @@ def load_ca_file(path: str) -> ssl.SSLContext:
     return context
 
 
-def ssl_option(check: HttpCheckOptions) -> ssl.SSLContext | bool:
-    """What aiohttp's ``ssl=`` gets: default verification, none, or the CA file's context."""
-    if not check.tls_verify:
-        return False
-    if check.tls_ca_file is None:
-        return True
-    return load_ca_file(check.tls_ca_file)
+def ssl_context(check: HttpCheckOptions) -> ssl.SSLContext:
+    """The TLS context of a check: the system's CAs, the check's CA file, or no verification.
+
+    One context per kind for the whole process (loading the system CA store is costly), each
+    recording peer certificates so that expiry is known even without verification.
+    """
+    if check.tls_ca_file is not None and check.tls_verify:
+        return load_ca_file(check.tls_ca_file)
+    key = _VERIFYING if check.tls_verify else _NOT_VERIFYING
+    context = _SSL_CONTEXTS.get(key)
+    if context is None:
+        context = ssl.create_default_context()
+        if not check.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        context = _SSL_CONTEXTS[key] = _recording(context)
+    return context
+
+
+def _newest_not_after(certs: Sequence[bytes]) -> float | None:
+    """Expiry of the last certificate seen (after redirects: the final server's)."""
+    if not certs:
+        return None
+    try:
+        return cert_not_after(certs[-1])
+    except (ValueError, IndexError):
+        return None
 
 
 async def check_http(
@@ -597,9 +632,15 @@ async def check_http(
 ) -> HttpOutcome:
     """Request ``url`` as ``check`` says and judge the answer; never raises for network trouble.
 
-    Latency runs from sending to having read the body (at most :data:`MAX_BODY_BYTES`).
-    The certificate is the one of the server that gave the final answer.
+    Every check opens a new connection (``Connection: close``), as a visitor's browser
+    would: latency includes connecting and the TLS handshake, and the certificate read is
+    the one the server presents now. Latency runs from sending to having read the body (at
+    most :data:`MAX_BODY_BYTES`); the certificate is the last one seen (after redirects,
+    the final server's).
     """
+    headers = {"Connection": "close", **check.headers}
+    certs: list[bytes] = []
+    token = _PEER_CERTS.set(certs)
     started = perf()
     try:
         async with (
@@ -607,14 +648,13 @@ async def check_http(
             session.request(
                 check.method,
                 url,
-                headers=check.headers,
+                headers=headers,
                 data=check.body,
                 allow_redirects=check.follow_redirects,
-                ssl=ssl_option(check),
+                ssl=ssl_context(check),
                 timeout=aiohttp.ClientTimeout(total=None),
             ) as response,
         ):
-            not_after = _peer_cert_not_after(response)
             body = b""
             truncated = False
             if check.method != "HEAD":
@@ -626,10 +666,12 @@ async def check_http(
                 body=body,
                 charset=response.charset,
                 truncated=truncated,
-                cert_not_after=not_after,
+                cert_not_after=_newest_not_after(certs),
             )
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as err:
         return failure_outcome(url, err, timeout_s)
+    finally:
+        _PEER_CERTS.reset(token)
     return evaluate(check, url, answer, now())
 
 
