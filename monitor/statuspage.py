@@ -19,6 +19,7 @@ import base64
 import functools
 import hashlib
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,6 +70,8 @@ _MESSAGE_LIMIT: Final = 600
 _EVENTS_SHOWN: Final = 20
 _SPARK_POINTS: Final = 120
 _XS: Final = tuple(str(x) for x in range(_SPARK_POINTS))
+_LATENCY: Final = operator.itemgetter("latency_ms")
+_STATUS: Final = operator.itemgetter("status")
 _MARKED: Final = frozenset({Status.WARN.value, Status.CRIT.value, Status.UNKNOWN.value})
 
 _STYLE: Final = """
@@ -868,8 +871,8 @@ def _trend(history: Sequence[Any]) -> _Trend:
     """
     entries = history[-_SPARK_POINTS:]
     try:
-        latencies = tuple([entry["latency_ms"] for entry in entries])
-        states = tuple([entry["status"] for entry in entries])
+        latencies = tuple(map(_LATENCY, entries))
+        states = tuple(map(_STATUS, entries))
         return _draw(latencies, states)
     except (KeyError, TypeError, ValueError, OverflowError):
         latencies = tuple([_number(_mapping(entry).get("latency_ms")) for entry in entries])
