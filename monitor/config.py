@@ -30,16 +30,13 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from monitor.netmap import ConnectToError, parse_connect_to
 from probes.base import ProbeSettings
 from probes.registry import Registry, default_registry
 from probes.units import Duration
 
 DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_LISTEN = "127.0.0.1:9310"
-
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$"
-)
 
 
 def problem(message: str, hint: str = "") -> PydanticCustomError:
@@ -93,14 +90,6 @@ def split_host_port(text: str) -> tuple[str, int]:
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"port {port!r} is not a number from 0 to 65535")
     return host, int(port)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class _Model(BaseModel):
@@ -222,7 +211,8 @@ class HttpSettings(_Model):
 
     ``connect_to`` sends a ``host:port`` to another address, like curl's ``--connect-to``
     (``{"api.spacevision.app:80": "127.0.0.1:8787"}``): the URL, ``Host`` header and TLS name
-    stay those of the site. Keys are lowercased; values are IP addresses.
+    stay those of the site. ``host:`` (no port) matches any port; a target without a port
+    keeps the URL's. :mod:`monitor.netmap` defines the syntax; keys are lowercased.
     """
 
     connect_to: dict[str, str] = Field(
@@ -233,46 +223,29 @@ class HttpSettings(_Model):
     @field_validator("connect_to")
     @classmethod
     def _connect_to(cls, value: dict[str, str]) -> dict[str, str]:
+        # The daemon's resolver (monitor.netmap) parses the table: one parser, one meaning.
         errors: list[InitErrorDetails] = []
-        out: dict[str, str] = {}
         for key, target in value.items():
             try:
-                host, port = split_host_port(key)
-                if port == 0 or not (_HOSTNAME.match(host.lower()) or _is_ip(host)):
-                    raise ValueError(f"{key!r} is not a host name and port")
-            except ValueError as err:
+                parse_connect_to({key: target})
+            except ConnectToError as err:
+                try:
+                    parse_connect_to({key: "127.0.0.1:1"})
+                    bad = target
+                except ConnectToError:
+                    bad = key
                 errors.append(
-                    {
-                        "type": problem(
-                            f"connect_to keys are HOST:PORT as in the URL: {err}",
-                            "e.g. api.spacevision.app:443 (the port the URL uses: 443 for "
-                            "https, 80 for http)",
-                        ),
-                        "loc": (key,),
-                        "input": key,
-                    }
+                    {"type": problem(str(err), _CONNECT_TO_HINT), "loc": (key,), "input": bad}
                 )
-                continue
-            try:
-                address, to_port = split_host_port(target)
-                if to_port == 0 or not _is_ip(address):
-                    raise ValueError(f"{target!r} is not an IP address and port")
-            except ValueError as err:
-                errors.append(
-                    {
-                        "type": problem(
-                            f"connect_to values are IP:PORT: {err}",
-                            "e.g. 127.0.0.1:8787 or [::1]:8787 (an address, not a host name)",
-                        ),
-                        "loc": (key,),
-                        "input": target,
-                    }
-                )
-                continue
-            out[key.lower()] = target
         if errors:
             _raise_located("connect_to", errors)
-        return out
+        return {key.lower(): target for key, target in value.items()}
+
+
+_CONNECT_TO_HINT = (
+    "a key is the host and port of the URL (api.spacevision.app:443, or api.spacevision.app: "
+    "for any port); its value the address to connect to instead (127.0.0.1:8787)"
+)
 
 
 class LoggingSettings(_Model):

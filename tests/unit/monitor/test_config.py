@@ -250,3 +250,17 @@ def test_configuration_is_frozen() -> None:
     config = validate({})
     with pytest.raises(ValidationError):
         config.state_dir = "/tmp"
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"api.spacevision.app:443": "127.0.0.1:8443"},
+        {"api.spacevision.app:": "127.0.0.1:"},
+        {"spacevision.app:80": "[::1]:8080"},
+        {"spacevision.app:80": "edge.staging.internal:80"},
+    ],
+)
+def test_connect_to_accepts_what_the_daemons_resolver_understands(table: dict[str, str]) -> None:
+    """Any-port keys, same-port targets, IPv6 and host-name targets: the resolver's syntax."""
+    assert table == HttpSettings(connect_to=table).connect_to

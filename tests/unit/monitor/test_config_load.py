@@ -278,7 +278,7 @@ LINES = (
             3,
             5,
             'http.connect_to["api.spacevision.app"]',
-            "connect_to keys are HOST:PORT",
+            "connect_to key 'api.spacevision.app': expected HOST:PORT (or HOST: for any port)",
             "api.spacevision.app:443",
         ),
         (
