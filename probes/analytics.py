@@ -137,6 +137,7 @@ class AnalyticsHub:
         self.window_s = window_s
         self.storage_window_s = storage_window_s
         self._wanted: set[str] = set()
+        self._fetched: frozenset[str] = frozenset()
         self._data: dict[str, Rows] = {}
         self._error: CloudflareError | None = None
         self._fetched_at: float | None = None
@@ -158,20 +159,29 @@ class AnalyticsHub:
         """
         if name not in self._wanted:
             self.want(name)
-            self._fetched_at = None
         await self._refresh_if_stale()
         if self._error is not None:
             raise self._error
         return self._data.get(name, {}).get(key)
 
     async def _refresh_if_stale(self) -> None:
-        now = self._clock()
-        if self._fetched_at is not None and now - self._fetched_at < self.max_age_s:
-            return
-        if self._inflight is None:
-            self._inflight = asyncio.ensure_future(self._refresh(now))
-            self._inflight.add_done_callback(self._clear_inflight)
-        await asyncio.shield(self._inflight)
+        """Refresh unless the cache is fresh and covers every wanted dataset.
+
+        A refresh already in flight is joined; if it was started before a dataset was
+        wanted, it does not cover it, so the loop refreshes once more (rather than answer
+        "no data" for that dataset until the cache ages out).
+        """
+        while True:
+            now = self._clock()
+            fresh = self._fetched_at is not None and now - self._fetched_at < self.max_age_s
+            if fresh and self._wanted <= self._fetched:
+                return
+            if self._inflight is None:
+                self._inflight = asyncio.ensure_future(self._refresh(now))
+                self._inflight.add_done_callback(self._clear_inflight)
+                await asyncio.shield(self._inflight)
+                return
+            await asyncio.shield(self._inflight)
 
     def _clear_inflight(self, _: asyncio.Future[None]) -> None:
         self._inflight = None
@@ -189,10 +199,12 @@ class AnalyticsHub:
             data = await self._cf.graphql.query(build_query(names), variables)
         except CloudflareError as err:  # cached and re-raised to every reader
             self._error = err
+            self._fetched = frozenset(names)
             self._fetched_at = now
             return
         accounts = (data.get("viewer") or {}).get("accounts") or [{}]
         account = accounts[0] if accounts else {}
         self._data = {name: flatten_rows(name, account.get(name) or []) for name in names}
         self._error = None
+        self._fetched = frozenset(names)
         self._fetched_at = now

@@ -434,6 +434,7 @@ class D1Probe(Probe[D1Settings]):
         s = self.settings
         allowed = usable_time(ctx.timeout_s)
         deadline = Deadline(min(allowed, s.max_time or allowed), self._timer)
+        ctx.analytics.want(*self.analytics)  # one GraphQL refresh covers them all
         database_id = await resolve(
             ctx.resources.d1_database(s.database), deadline, f"D1 database {s.database!r}"
         )

@@ -293,6 +293,7 @@ class KvProbe(Probe[KvSettings]):
         """Resolve the namespace, maybe run the canary, read the analytics, judge."""
         s = self.settings
         deadline = Deadline(usable_time(ctx.timeout_s), self._timer)
+        ctx.analytics.want(*self.analytics)  # one GraphQL refresh covers them all
         namespace_id = await resolve(
             ctx.resources.kv_namespace(s.namespace), deadline, f"KV namespace {s.namespace!r}"
         )

@@ -131,6 +131,7 @@ class R2Probe(Probe[R2Settings]):
         """GET the bucket, then judge its storage analytics."""
         s = self.settings
         deadline = Deadline(usable_time(ctx.timeout_s), self._timer)
+        ctx.analytics.want(*self.analytics)  # one GraphQL refresh covers them all
         try:
             async with asyncio.timeout(max(0.0, deadline.remaining())):
                 await ctx.cf.r2.bucket(ctx.account_id, s.bucket, jurisdiction=s.jurisdiction)

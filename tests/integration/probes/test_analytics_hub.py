@@ -111,3 +111,27 @@ async def test_unknown_names_are_unresolved(sim: SimHandle, cf: CloudflareClient
     index = ResourceIndex(cf, sim.account_id, clock=time.time)
     with pytest.raises(Unresolved, match="no kv namespace named 'NOPE'"):
         await index.kv_namespace("NOPE")
+
+
+async def test_a_dataset_wanted_during_a_refresh_is_still_fetched(
+    sim: SimHandle, cf: CloudflareClient
+) -> None:
+    """A reader joining a refresh that started before its dataset was wanted gets its data.
+
+    The daemon starts every probe at once: the first refresh may be in flight when another
+    probe asks for a new dataset; that probe must not see "no data" for a whole max_age.
+    """
+    hub = AnalyticsHub(cf, sim.account_id, clock=_Clock())
+    database = await ResourceIndex(cf, sim.account_id, clock=time.time).d1_database(
+        "spacevision-db"
+    )
+    first = asyncio.ensure_future(hub.get("r2_storage", "uploads"))
+    for _ in range(100):  # until the refresh for r2_storage alone is in flight
+        if hub.requests:
+            break
+        await asyncio.sleep(0)
+    assert 1 == hub.requests
+    size = await hub.get("d1_storage", database)
+    assert size is not None
+    assert await first is not None
+    assert 2 == await _graphql_requests(sim)
