@@ -1,0 +1,1 @@
+"""Integration tests of notifiers and the outbox against local receivers and Alertmanager."""
