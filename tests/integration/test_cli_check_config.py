@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config
-from monitor.configload import load_config
+from monitor.configload import load_config, parse_config
 from probes.base import ProbeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,3 +202,28 @@ def test_an_unreadable_secret_file_is_named_and_its_content_never_shown(tmp_path
     assert f"cannot read {tmp_path}: Is a directory" == problems["cloudflare.api_token_file"]
     assert "cloudflare.budget_share" in problems
     assert TOKEN not in result.stdout + result.stderr
+
+
+def yaml_blocks(markdown: str) -> list[str]:
+    """The ```yaml blocks of a Markdown page."""
+    blocks: list[str] = []
+    current: list[str] | None = None
+    for line in markdown.splitlines():
+        if current is None and line.strip() == "```yaml":
+            current = []
+        elif current is not None and line.strip() == "```":
+            blocks.append("\n".join(current) + "\n")
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def test_every_yaml_example_in_the_docs_is_valid() -> None:
+    """docs/config.md is what users copy from: each of its YAML examples must load as shown."""
+    blocks = yaml_blocks((ROOT / "docs" / "config.md").read_text())
+    environ = {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_ACCOUNT_ID": ACCOUNT}
+    secret = b"secret-0123456789abcdef0123456789\n"
+    for block in blocks:
+        parse_config(block, "docs/config.md", environ=environ, read_file=lambda _: secret)
+    assert len(blocks) >= 8
