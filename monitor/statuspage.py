@@ -143,7 +143,7 @@ td.msg{min-width:16rem;overflow-wrap:anywhere}
 padding:0 6px;border-radius:4px;border:1px solid currentColor;margin-right:6px}
 .tag{display:inline-block;font-size:.75rem;font-weight:600;padding:0 6px;border-radius:4px;
 background:var(--line);margin-left:6px}
-.tag.overdue{background:var(--crit);color:#fff}
+.tag.overdue{background:var(--crit);color:#fff;display:table;margin:3px 0 0}
 .event{display:block;margin-top:4px;color:var(--muted);font-size:.85rem}
 .spark{display:block;width:140px;height:30px;margin-top:3px}
 .spark path{fill:none;stroke:var(--spark);stroke-width:1.5;stroke-linejoin:round;
