@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -592,12 +593,16 @@ zone:
         await _run(_exe("knotc"), "-c", str(self.config), "conf-check")
         await self._process.spawn(_exe("knotd"), "-c", str(self.config))
         try:
-            for zone in self.zones:
-                await poll(lambda zone=zone: self._soa_or_none(zone), timeout_s=START_TIMEOUT_S)
+            await self._serving()
         except TimeoutError as err:
             await self._process.stop()
             raise DnsLabError(f"knot {self.name} did not start:\n{self._process.log()}") from err
         return self
+
+    async def _serving(self) -> None:
+        """Wait until every zone answers its SOA."""
+        for zone in self.zones:
+            await poll(functools.partial(self._soa_or_none, zone), timeout_s=START_TIMEOUT_S)
 
     async def _soa_or_none(self, zone: str) -> int | None:
         if self._process.exited():
@@ -615,8 +620,7 @@ zone:
         """Start again on the same address and port, from the zone files as last written."""
         await self._process.stop()
         await self._process.spawn(_exe("knotd"), "-c", str(self.config))
-        for zone in self.zones:
-            await poll(lambda zone=zone: self._soa_or_none(zone), timeout_s=START_TIMEOUT_S)
+        await self._serving()
 
     def pause(self) -> None:
         """Freeze knotd (SIGSTOP): questions time out."""
@@ -904,7 +908,7 @@ class DnsLab:
         for server in reversed(self.servers):
             try:
                 await server.stop()
-            except Exception as err:  # noqa: BLE001 - keep stopping the others
+            except Exception as err:  # keep stopping the others
                 errors.append(err)
         shutil.rmtree(self.root, ignore_errors=True)
         if errors:

@@ -1,4 +1,4 @@
-"""The DNS lab itself: knot serves what the simulator holds, edits bump the serial, unbound caches."""
+"""The DNS lab itself: knot serves what the simulator holds, edits bump serials, unbound caches."""
 
 from __future__ import annotations
 
