@@ -346,8 +346,9 @@ def plan_retention(policy: RetentionPolicy, stats: StoreStats, now_ms: int) -> R
             return RetentionPlan(cutoff, 0, f"older than {policy.max_age_s:g} s")
     if policy.max_bytes is not None and stats.bytes_used > policy.max_bytes:
         target = policy.max_bytes * policy.low_water
-        share = 1.0 - target / stats.bytes_used
-        drop = min(stats.rows, max(1, math.ceil(stats.rows * share)))
+        # The epsilon keeps float noise (100 * 0.55 = 55.000…01) from deleting one row more.
+        share = (stats.bytes_used - target) / stats.bytes_used
+        drop = min(stats.rows, max(1, math.ceil(stats.rows * share - 1e-9)))
         return RetentionPlan(None, drop, f"{stats.bytes_used} bytes used, limit {policy.max_bytes}")
     return RetentionPlan(None, 0, "within limits")
 
