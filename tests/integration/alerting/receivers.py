@@ -8,11 +8,15 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from alerting.notifiers import Notifier
+from alerting.outbox import Outbox
 
 
 @dataclass(frozen=True)
@@ -175,3 +179,16 @@ async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def running(outbox: Outbox, notifiers: Mapping[str, Notifier]) -> AsyncIterator[None]:
+    """Run the outbox's workers for the block, then stop them and close the notifiers."""
+    task = asyncio.create_task(outbox.run(notifiers))
+    try:
+        yield
+    finally:
+        await outbox.stop()
+        await task
+        for notifier in notifiers.values():
+            await notifier.close()

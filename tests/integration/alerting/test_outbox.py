@@ -9,8 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -18,12 +16,18 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from alerting.grouping import Notification
-from alerting.notifiers import Notifier, NotifierContext, WebhookConfig, WebhookNotifier
+from alerting.notifiers import NotifierContext, WebhookConfig, WebhookNotifier
 from alerting.notifiers.base import notification_id
 from alerting.notifiers.webhook import ID_HEADER
 from alerting.outbox import Outbox, OutboxError, OutboxFull, RetryPolicy
 from tests.integration.alerting.conftest import ReceiverFactory
-from tests.integration.alerting.receivers import Answer, Received, Receiver, eventually
+from tests.integration.alerting.receivers import (
+    Answer,
+    Received,
+    Receiver,
+    eventually,
+    running,
+)
 from tests.unit.alerting.notifier_samples import T0, alert, notification
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,19 +50,6 @@ def note(index: int, group: str = "a") -> Notification:
 def ids(requests: list[Received]) -> list[str]:
     """The notification ids of requests, in arrival order."""
     return [r.headers[ID_HEADER] for r in requests]
-
-
-@asynccontextmanager
-async def running(outbox: Outbox, notifiers: Mapping[str, Notifier]) -> AsyncIterator[None]:
-    """Run the outbox's workers for the block, then stop them and close the notifiers."""
-    task = asyncio.create_task(outbox.run(notifiers))
-    try:
-        yield
-    finally:
-        await outbox.stop()
-        await task
-        for notifier in notifiers.values():
-            await notifier.close()
 
 
 async def test_an_enqueued_notification_is_delivered_and_removed(
