@@ -156,6 +156,16 @@ def test_slow_canary_or_timeout_is_high_latency() -> None:
     assert not judge().latency_high
 
 
+def test_a_carried_slow_canary_is_not_logged_again() -> None:
+    """The slow round trip was logged when it ran; between canaries it is not news."""
+    slow = judge_canary(STEPS, 0.1, 5.0, 0.0)
+    verdict = judge(
+        settings={"canary_warn": "100ms"}, canary=slow, canary_ran=False, canary_age_s=30.0
+    )
+    assert Status.WARN == verdict.result.status
+    assert not verdict.latency_high
+
+
 def test_without_canary_only_analytics_count() -> None:
     """canary: false publishes no canary values and no latency."""
     result = judge(canary=None, operations={"sum.requests": 5.0}).result
