@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -294,17 +294,23 @@ class LogStream:
             await gathered
             raise
 
-    def __aiter__(self) -> AsyncIterator[Item]:
-        return self._items()
+    def __aiter__(self) -> LogStream:
+        return self
 
-    async def _items(self) -> AsyncIterator[Item]:
+    async def __anext__(self) -> Item:
+        """The next row or notice; ends when every source has stopped for good.
+
+        A plain method rather than an async generator, so a reader may wait with a timeout
+        (cancelling the wait) and carry on reading afterwards.
+        """
         await self.start()
         while self._running > 0 or not self._queue.empty():
             item = await self._queue.get()
             if isinstance(item, _Finished):
                 self._running -= 1
                 continue
-            yield item
+            return item
+        raise StopAsyncIteration
 
     # -- opening tails
 
