@@ -200,7 +200,7 @@ async def _udp(
             raise QueryError("timeout", f"no answer from {server} within {timeout_s:g} s")
         return protocol.answer.result()
     except ConnectionRefusedError as err:
-        raise QueryError("unreachable", f"{server} refused the connection") from err
+        raise QueryError("unreachable", f"nothing listens at {server} (port unreachable)") from err
     except OSError as err:
         raise QueryError("unreachable", f"{server}: {err.strerror or err}") from err
     finally:

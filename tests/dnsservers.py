@@ -376,18 +376,19 @@ def _bindable(host: str, port: int) -> bool:
     return True
 
 
-def free_endpoint() -> tuple[str, int]:
-    """A loopback address of its own (127.0.0.2 … .254) and a port free for UDP and TCP."""
+def free_endpoint(host: str | None = None) -> tuple[str, int]:
+    """A loopback address of its own (127.0.0.2 … .254, or ``host``) and a port free for UDP
+    and TCP."""
     for _ in range(500):
-        host = f"127.0.0.{2 + next(_NEXT_HOST) % 253}"
+        candidate = host or f"127.0.0.{2 + next(_NEXT_HOST) % 253}"
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             try:
-                probe.bind((host, 0))
+                probe.bind((candidate, 0))
             except OSError:
                 continue
             port = int(probe.getsockname()[1])
-        if _bindable(host, port):
-            return host, port
+        if _bindable(candidate, port):
+            return candidate, port
     raise DnsLabError("no free loopback address and port")
 
 
@@ -525,11 +526,13 @@ class _Process:
 class KnotServer:
     """One knotd serving some zones on its own loopback address and port."""
 
-    def __init__(self, name: str, zones: Sequence[ZoneData], workdir: Path) -> None:
+    def __init__(
+        self, name: str, zones: Sequence[ZoneData], workdir: Path, *, host: str | None = None
+    ) -> None:
         self.name = name
         self.zones = {z.name.rstrip(".").lower(): z for z in zones}
         self.workdir = workdir
-        self.host, self.port = free_endpoint()
+        self.host, self.port = free_endpoint(host)
         self._process = _Process(f"knot {name}", workdir)
         self.config = workdir / "knot.conf"
 
@@ -883,9 +886,11 @@ class DnsLab:
         path.mkdir()
         return path
 
-    async def knot(self, zones: Sequence[ZoneData], *, name: str = "ns") -> KnotServer:
-        """Start a knot instance serving ``zones``."""
-        server = KnotServer(name, zones, self._dir(name))
+    async def knot(
+        self, zones: Sequence[ZoneData], *, name: str = "ns", host: str | None = None
+    ) -> KnotServer:
+        """Start a knot instance serving ``zones`` (on its own address, or ``host``)."""
+        server = KnotServer(name, zones, self._dir(name), host=host)
         self.servers.append(server)
         return await server.start()
 

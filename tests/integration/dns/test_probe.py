@@ -8,7 +8,7 @@ from typing import Any
 from probes.base import ProbeContext, ProbeEvent, ProbeResult, Reason, Status
 from probes.dns import DnsProbe, DnsSettings
 from tests.conftest import SimHandle
-from tests.dnsservers import poll
+from tests.dnsservers import ZoneData, poll
 from tests.integration.dns.conftest import TTL_S, ZONE, SpaceVisionDns
 
 STATUS = f"status.{ZONE}"
@@ -174,7 +174,7 @@ async def test_a_stopped_nameserver_is_unreachable(
     assert Status.CRIT == result.status
     assert Reason.UNREACHABLE == result.reason
     assert "nameserver ns2:" in result.message
-    assert "refused" in result.message
+    assert "port unreachable" in result.message
     assert 1.0 == result.values["nameservers_current"]
     assert 1.0 == result.values["propagation_ratio"]  # the resolvers still get answers
 
@@ -245,3 +245,29 @@ async def test_an_api_outage_on_the_first_run_is_crit(
     result = await probe_for(spacevision_dns).run(probe_ctx)
     assert Status.CRIT == result.status
     assert Reason.API_ERROR == result.reason
+
+
+async def test_a_nameserver_that_does_not_serve_the_zone_is_crit(
+    spacevision_dns: SpaceVisionDns, probe_ctx: ProbeContext
+) -> None:
+    """A listed nameserver that refuses the zone (a lame delegation): crit, ``assertion``."""
+    other = await spacevision_dns.lab.knot([ZoneData("example.test")], name="other")
+    config = spacevision_dns.probe_config()
+    config["nameservers"] = [*config["nameservers"], {"name": "other", "address": other.address}]
+    result = await DnsProbe(DnsSettings.model_validate(config)).run(probe_ctx)
+    assert Status.CRIT == result.status
+    assert Reason.ASSERTION == result.reason
+    assert "nameserver other: refused the question" in result.message
+
+
+async def test_nameservers_may_be_given_by_host_name(
+    spacevision_dns: SpaceVisionDns, probe_ctx: ProbeContext
+) -> None:
+    """``address: localhost:PORT`` is resolved through the system resolver (here /etc/hosts)."""
+    local = await spacevision_dns.lab.knot([spacevision_dns.zone], name="local", host="127.0.0.1")
+    probe = probe_for(
+        spacevision_dns, nameservers=[{"name": "local", "address": f"localhost:{local.port}"}]
+    )
+    result = await probe.run(probe_ctx)
+    assert Status.OK == result.status, result.message
+    assert 1.0 == result.values["nameservers_current"]

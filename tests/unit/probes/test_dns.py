@@ -225,7 +225,6 @@ def test_all_agreeing_is_ok_with_a_summary() -> None:
         _assess(ns=[view("ns1", NEW, 7), view("ns2", NEW, 7)], resolvers=[view("r1", NEW)]),
         now=T0,
         records=1,
-        deadline_s=600,
         poll_s=5,
     )
     assert Status.OK == result.status
@@ -257,7 +256,6 @@ def test_a_nameserver_that_cannot_answer_is_crit(kind: FailureKind, reason: Reas
         _assess(ns=[view("ns1", NEW, 7), down], resolvers=[view("r1", NEW)]),
         now=T0,
         records=1,
-        deadline_s=600,
     )
     assert Status.CRIT == result.status
     assert reason == result.reason
@@ -275,7 +273,6 @@ def test_a_change_in_flight_is_warn_and_asks_for_a_rerun() -> None:
         ),
         now=T0,
         records=1,
-        deadline_s=600,
         poll_s=5,
     )
     assert Status.WARN == result.status
@@ -295,7 +292,7 @@ def test_a_nameserver_still_behind_after_the_deadline_is_crit() -> None:
     ns = [view("ns1", NEW, 8), view("ns2", OLD, 7)]
     tracker.observe(T0, expected, ns, [])
     assessment = tracker.observe(T0 + 61, expected, ns, [])
-    result = evaluate(assessment, now=T0 + 61, records=1, deadline_s=60)
+    result = evaluate(assessment, now=T0 + 61, records=1)
     assert Status.CRIT == result.status
     assert Reason.ASSERTION == result.reason
     assert (
@@ -310,7 +307,6 @@ def test_an_api_failure_is_reported_with_its_reason() -> None:
         _assess(ns=[view("ns1", NEW, 7)], resolvers=[]),
         now=T0,
         records=1,
-        deadline_s=600,
         api_problem=(Reason.RATE_LIMITED, "could not read the records from the API (429)"),
     )
     assert Status.WARN == result.status
