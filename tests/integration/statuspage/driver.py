@@ -16,16 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import structlog
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from cfsim.server import SimServer
+from monitor.config import Config
+from monitor.daemon import Daemon, Options
 from monitor.statuspage import render
+from probes.registry import Registry, default_registry
 from tests.integration.statuspage.documents import healthy, incident
 
 CHROMIUM_ARGS = [
@@ -247,12 +255,118 @@ async def scenario_noscript(browser: Browser, site: Site, out: Path) -> dict[str
     return {"facts": facts, **recorder.report()}
 
 
+def daemon_config(sim: SimServer, registry: Registry, state_dir: Path) -> Config:
+    """A SpaceVision config for the simulator: every service but DNS, 1 s intervals."""
+    edge = sim.url.removeprefix("http://").rstrip("/")
+    hosts = ("api.spacevision.app", "spacevision.app", "www.spacevision.app")
+    data = {
+        "cloudflare": {
+            "api_base_url": sim.api_url,
+            "api_token": sim.token,
+            "account_id": sim.account_id,
+        },
+        "server": {"listen": "127.0.0.1:0"},
+        "state_dir": str(state_dir),
+        "defaults": {"interval": "1s", "timeout": "3s"},
+        "http": {"connect_to": {f"{host}:80": edge for host in hosts}},
+        "probes": [
+            {
+                "name": "api-worker",
+                "type": "workers",
+                "script": "api",
+                "url": "http://api.spacevision.app/health",
+            },
+            {
+                "name": "web",
+                "type": "pages",
+                "project": "spacevision-web",
+                "url": "http://spacevision.app/",
+            },
+            {"name": "www", "type": "http", "url": "http://www.spacevision.app/"},
+            {"name": "sessions-kv", "type": "kv", "namespace": "SESSIONS"},
+            {"name": "uploads-r2", "type": "r2", "bucket": "uploads", "quota": "10GB"},
+            {"name": "main-db", "type": "d1", "database": "spacevision-db"},
+            {"name": "cloudflare-api", "type": "api"},
+        ],
+    }
+    return Config.model_validate(data, context={"registry": registry})
+
+
+async def until(condition: Callable[[], bool], what: str, deadline_s: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; raise after ``deadline_s``."""
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {deadline_s} s")
+        await asyncio.sleep(0.05)
+
+
+async def scenario_daemon(browser: Browser, site: Site, out: Path) -> dict[str, Any]:
+    """The real thing: the simulator and the daemon, started here inside the namespace.
+
+    D1 is taken down before the daemon starts, so main-db fails from its first run. After
+    two rounds the browser loads the daemon's own ``/``; then the outage is lifted and the
+    open page, refreshing itself from the daemon every 2 s, must show main-db recover.
+    """
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    # No contract recorder here: the probes' own tests check their API requests against the
+    # schema, and loading the schema would add seconds to this process.
+    sim = SimServer(seed="spacevision")
+    await sim.start()
+    daemon: Daemon | None = None
+    try:
+        async with aiohttp.ClientSession() as http:
+            outage = {"service": "d1", "outage": True, "duration_s": 600}
+            async with http.post(sim.url.rstrip("/") + "/__sim/faults", json=outage) as resp:
+                assert resp.status < 400, await resp.text()
+            registry = default_registry()
+            state_dir = out / "daemon-state"
+            state_dir.mkdir()
+            config = daemon_config(sim, registry, state_dir)
+            daemon = Daemon(config, registry=registry, options=Options(startup_jitter_s=0.0))
+            await daemon.start()
+            running = daemon
+            await until(lambda: running.state.rounds >= 2, "two rounds of probes")
+
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            browser_log = Recorder(context)
+            page = await context.new_page()
+            response = await page.goto(daemon.url + "/")
+            assert response is not None
+            failing = await page.evaluate(FACTS_JS)
+            shot = out / "daemon.png"
+            await page.screenshot(path=str(shot), full_page=True)
+
+            async with http.delete(sim.url.rstrip("/") + "/__sim/faults") as resp:
+                assert resp.status < 400, await resp.text()
+            await page.wait_for_function(
+                "() => document.querySelector('tr[data-probe=main-db]')?.dataset.status === 'ok'",
+                polling=100,
+                timeout=30_000,
+            )
+            recovered = await page.evaluate(FACTS_JS)
+            await context.close()
+    finally:
+        if daemon is not None:
+            await daemon.stop()
+        await sim.stop()
+    return {
+        "url": daemon.url + "/",
+        "headers": dict(response.headers),
+        "failing": failing,
+        "recovered": recovered,
+        "screenshot": str(shot),
+        **browser_log.report(),
+    }
+
+
 SCENARIOS: dict[str, Callable[[Browser, Site, Path], Awaitable[dict[str, Any]]]] = {
     "incident": scenario_incident,
     "dark": scenario_dark,
     "narrow": scenario_narrow,
     "refresh": scenario_refresh,
     "noscript": scenario_noscript,
+    "daemon": scenario_daemon,
 }
 
 
@@ -260,16 +374,18 @@ async def main(out: Path, chromium: str) -> None:
     """Serve the page, play every scenario, write ``out/result.json``."""
     site = Site()
     await site.start()
-    result: dict[str, Any] = {"url": site.url, "scenarios": {}}
+    result: dict[str, Any] = {"url": site.url, "scenarios": {}, "seconds": {}}
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
                 for name, play in SCENARIOS.items():
+                    started = time.monotonic()
                     try:
                         result["scenarios"][name] = await play(browser, site, out)
                     except Exception:
                         result["scenarios"][name] = {"error": traceback.format_exc()}
+                    result["seconds"][name] = round(time.monotonic() - started, 2)
             finally:
                 await browser.close()
     finally:

@@ -7,10 +7,12 @@ colour scheme, and that the refresh script really swaps the page in place.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from pathlib import Path
 
+from monitor.statuspage import CONTENT_SECURITY_POLICY
 from tests.integration.statuspage.conftest import BrowserRun
 from tests.integration.statuspage.documents import HOSTILE, incident
 
@@ -101,11 +103,13 @@ def test_dns_propagation_and_api_budget_are_visible(browser_run: BrowserRun) -> 
 
 
 def test_browser_requests_only_the_local_page_server(browser_run: BrowserRun) -> None:
-    """No CDN, font or phone-home: every request any page made went to the page server."""
+    """No CDN, font or phone-home: every request any page made went to the server of that
+    page (the driver's page server, or the daemon in the daemon scenario)."""
     for name in browser_run.scenarios:
-        requests = browser_run.scenario(name)["requests"]
-        assert requests, name
-        assert [] == [url for url in requests if not url.startswith(browser_run.url)], name
+        record = browser_run.scenario(name)
+        origin = record.get("url", browser_run.url)
+        assert record["requests"], name
+        assert [] == [url for url in record["requests"] if not url.startswith(origin)], name
 
 
 def test_browser_reports_no_errors(browser_run: BrowserRun) -> None:
@@ -179,3 +183,66 @@ def test_without_javascript_the_page_says_how_it_refreshes(browser_run: BrowserR
     assert facts["noteVisible"] is True
     assert facts["note"].startswith("JavaScript is off: this page reloads itself every 10 s")
     assert facts["banner"].startswith("All good")
+
+
+# --- the real daemon --------------------------------------------------------------------
+
+DAEMON_PROBES = [
+    "api-worker",
+    "web",
+    "sessions-kv",
+    "uploads-r2",
+    "main-db",
+    "www",
+    "cloudflare-api",
+]
+
+
+def test_daemon_page_shows_a_d1_outage(browser_run: BrowserRun) -> None:
+    """Served by the real daemon probing the simulator with D1 down: main-db is a failing
+    row, D1 is a critical service, the banner names main-db, and DNS (not configured) says
+    "not monitored". This is the document the daemon's state store produces, not a fixture."""
+    facts = browser_run.scenario("daemon")["failing"]
+
+    rows = {r["probe"]: r for r in facts["rows"]}
+    assert set(DAEMON_PROBES) == set(rows)
+    assert "crit" == rows["main-db"]["status"]
+    assert rows["main-db"]["cells"][0].startswith("Critical")
+    assert "main-db" in facts["banner"].split(". ")[0]
+    services = {s["service"]: s for s in facts["services"]}
+    assert "crit" == services["d1"]["status"]
+    assert "DNS Not monitored" == services["dns"]["text"]
+    assert all(r["sparkWidth"] > 100 for r in facts["rows"])
+    assert re.match(r"[\d,]+ of [\d,]+ left \(\d+%\)", facts["budget"]), facts["budget"]
+
+
+def test_daemon_page_follows_the_recovery_by_itself(browser_run: BrowserRun) -> None:
+    """The outage lifted, the open page (refreshing itself from the daemon) shows main-db
+    OK and no longer names it in the banner, without a reload."""
+    record = browser_run.scenario("daemon")
+
+    rows = {r["probe"]: r for r in record["recovered"]["rows"]}
+    assert "ok" == rows["main-db"]["status"]
+    assert "main-db" not in record["recovered"]["banner"]
+    assert record["recovered"]["live"].startswith("Live · updated")
+    assert record["requests"].count(record["url"]) >= 2
+
+
+def test_daemon_sends_the_pages_policy_as_a_header(browser_run: BrowserRun) -> None:
+    """The daemon's Content-Security-Policy header carries the page's policy (plus
+    ``frame-ancestors``), so the script and style hashes hold under the header too: the
+    console check above would catch a refused script."""
+    headers = browser_run.scenario("daemon")["headers"]
+
+    assert headers["content-security-policy"].startswith(CONTENT_SECURITY_POLICY)
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "text/html; charset=utf-8" == headers["content-type"]
+
+
+def test_daemon_page_screenshot_is_a_real_picture(browser_run: BrowserRun) -> None:
+    """The daemon's page, screenshotted whole, is a PNG with real content."""
+    width, height, distinct = _png_facts(Path(browser_run.scenario("daemon")["screenshot"]))
+
+    assert 1280 == width
+    assert height > 900
+    assert distinct > 100
