@@ -307,7 +307,7 @@ class KvProbe(Probe[KvSettings]):
                 self._canary = await self._round_trip(ctx, namespace_id, deadline)
                 ran = True
         else:
-            missing = await self._check_exists(ctx, namespace_id)
+            missing = await self._check_exists(ctx, namespace_id, deadline)
             if missing is not None:
                 return missing
 
@@ -318,7 +318,9 @@ class KvProbe(Probe[KvSettings]):
             s,
             canary=canary,
             canary_ran=ran,
-            canary_age_s=0.0 if canary is None else max(0.0, self._timer() - canary.finished_at),
+            canary_age_s=0.0
+            if canary is None or ran
+            else max(0.0, self._timer() - canary.finished_at),
             operations=operations,
             unavailable=unavailable,
             window_s=ctx.analytics.window_s,
@@ -341,11 +343,19 @@ class KvProbe(Probe[KvSettings]):
         fields.update({name: round(value, 3) for name, value in sorted(result.values.items())})
         return fields
 
-    async def _check_exists(self, ctx: ProbeContext, namespace_id: str) -> ProbeResult | None:
+    async def _check_exists(
+        self, ctx: ProbeContext, namespace_id: str, deadline: Deadline
+    ) -> ProbeResult | None:
         """Without the canary, one GET proves the namespace still exists."""
         s = self.settings
         try:
-            await ctx.cf.kv.namespace(ctx.account_id, namespace_id)
+            async with asyncio.timeout(max(0.0, deadline.remaining())):
+                await ctx.cf.kv.namespace(ctx.account_id, namespace_id)
+        except TimeoutError:
+            return ProbeResult.failed(
+                Reason.TIMEOUT,
+                f"reading KV namespace {s.namespace!r}: no answer within {deadline.seconds:.1f} s",
+            )
         except NotFound as err:
             ctx.resources.forget(NAMESPACE_KIND, s.namespace)
             return failure(err, f"KV namespace {s.namespace!r} is gone")
