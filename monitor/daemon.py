@@ -246,7 +246,7 @@ class Daemon:
             shutdown_timeout=_HTTP_STOP_S,
         )
         await runner.setup()
-        site = web.TCPSite(runner, host, int(port_text), shutdown_timeout=_HTTP_STOP_S)
+        site = web.TCPSite(runner, host, int(port_text))
         try:
             await site.start()
         except OSError as err:

@@ -26,10 +26,13 @@ from probes.base import (
 )
 from probes.registry import Registry
 
-Mode = Literal["ok", "warn", "crit", "crash", "hang"]
+Mode = Literal["ok", "warn", "crit", "crash", "hang", "gate"]
 
 CONTROL: dict[str, Mode] = {}
 """Per-probe-name override of a ``script`` probe's mode (tests set it while the daemon runs)."""
+
+GATES: dict[str, asyncio.Event] = {}
+"""``gate`` mode waits for ``GATES[name]`` to be set, then answers ok."""
 
 
 class ScriptSettings(ProbeSettings):
@@ -41,7 +44,7 @@ class ScriptSettings(ProbeSettings):
 
 
 class ScriptProbe(Probe[ScriptSettings]):
-    """Returns what its mode says: a status, a crash (``RuntimeError``) or a hang."""
+    """Returns what its mode says: a status, a crash (``RuntimeError``), a hang or a gate."""
 
     type_name: ClassVar[str] = "script"
     service: ClassVar[str] = "scripted"
@@ -66,6 +69,9 @@ class ScriptProbe(Probe[ScriptSettings]):
             raise RuntimeError("scripted crash")
         if mode == "hang":
             await asyncio.Event().wait()
+        if mode == "gate":
+            await GATES.setdefault(self.name, asyncio.Event()).wait()
+            mode = "ok"
         status = Status(mode)
         return ProbeResult(
             status=status,
