@@ -20,6 +20,7 @@ from probes.base import (
     MetricSpec,
     Probe,
     ProbeContext,
+    ProbeEvent,
     ProbeResult,
     ProbeSettings,
     Reason,
@@ -82,6 +83,8 @@ class DeploymentState:
     text: str
     failed: bool
     age_s: float | None
+    phase: str = "other"
+    """``building``, ``live``, ``failed``, ``canceled`` or ``other``."""
 
 
 def describe_source(deployment: PagesDeployment) -> str:
@@ -123,20 +126,23 @@ def judge_deployment(
         text = f"deployment {short}{of} failed at stage {name}{ago}"
         if why:
             text += f": {why}"
-        return DeploymentState(Finding(Status.CRIT, Reason.ASSERTION, text), text, True, age_s)
+        finding = Finding(Status.CRIT, Reason.ASSERTION, text)
+        return DeploymentState(finding, text, True, age_s, "failed")
     if status == "canceled":
         text = f"deployment {short}{of} was canceled at stage {name}{ago}"
-        return DeploymentState(Finding(Status.WARN, Reason.ASSERTION, text), text, False, age_s)
+        finding = Finding(Status.WARN, Reason.ASSERTION, text)
+        return DeploymentState(finding, text, False, age_s, "canceled")
     if deployment.succeeded:
-        return DeploymentState(None, f"deployment {short}{of} live, built{ago}", False, age_s)
+        text = f"deployment {short}{of} live, built{ago}"
+        return DeploymentState(None, text, False, age_s, "live")
     if status in IN_PROGRESS or name != "deploy":
         started = "" if age_s is None else f", started {human_age(age_s)} ago"
         text = f"deployment {short}{of} in progress: stage {name} {status}{started}"
         if age_s is not None and age_s > build_timeout_s:
             text += f", longer than build_timeout {human_age(build_timeout_s)}"
             finding = Finding(Status.WARN, Reason.ASSERTION, text)
-            return DeploymentState(finding, text, False, age_s)
-        return DeploymentState(None, text, False, age_s)
+            return DeploymentState(finding, text, False, age_s, "building")
+        return DeploymentState(None, text, False, age_s, "building")
     text = f"deployment {short}{of}: stage {name} is {status}"
     return DeploymentState(Finding(Status.WARN, Reason.ASSERTION, text), text, False, age_s)
 
@@ -186,6 +192,7 @@ class PagesProbe(Probe[PagesSettings]):
         super().__init__(settings)
         self._checks = settings.checks()
         self._why: tuple[str, str | None] | None = None  # (failed deployment id, log line)
+        self._seen: tuple[str, str] | None = None  # (deployment id, phase) of the last run
 
     async def run(self, ctx: ProbeContext) -> ProbeResult:
         """The newest production deployments and the URL checks, concurrently."""
@@ -199,10 +206,12 @@ class PagesProbe(Probe[PagesSettings]):
         parts = [combine(outcomes)[2]] if outcomes else []
         root: list[Finding] = []
         other: list[Finding] = []
+        events: tuple[ProbeEvent, ...] = ()
         if isinstance(deployment, PagesDeployment):
             left_s = timeout_s - (loop.time() - started)
             why = await self._failure_reason(ctx, deployment, left_s)
             state = judge_deployment(deployment, ctx.clock(), self.settings.build_timeout, why)
+            events = self._change(deployment, state)
             values["deployment_failed"] = 1.0 if state.failed else 0.0
             if state.age_s is not None:
                 values["deployment_age_s"] = state.age_s
@@ -224,7 +233,20 @@ class PagesProbe(Probe[PagesSettings]):
             reason=reason,
             latency_ms=values.get("latency_ms"),
             values=values,
+            events=events,
         )
+
+    def _change(
+        self, deployment: PagesDeployment, state: DeploymentState
+    ) -> tuple[ProbeEvent, ...]:
+        """A ``pages_deployment_changed`` event when a new production deployment appears or
+        the latest one moves on (building → live or failed); nothing on the first run."""
+        seen = (deployment.id, state.phase)
+        before, self._seen = self._seen, seen
+        if before is None or before == seen:
+            return ()
+        fields = {"deployment_id": deployment.id, "phase": state.phase}
+        return (ProbeEvent("pages_deployment_changed", state.text, fields),)
 
     async def _latest(
         self, ctx: ProbeContext, timeout_s: float

@@ -28,6 +28,7 @@ from probes.base import (
     MetricSpec,
     Probe,
     ProbeContext,
+    ProbeEvent,
     ProbeResult,
     ProbeSettings,
     Reason,
@@ -284,6 +285,33 @@ def describe_deployment(deployment: Deployment, now: float) -> str:
     return text
 
 
+def _version_split(deployment: Deployment) -> str:
+    return ", ".join(
+        v.version_id[:8] if v.percentage == 100 else f"{v.version_id[:8]} {v.percentage:g} %"
+        for v in deployment.versions
+    )
+
+
+def deployment_change(
+    before: Deployment | None, after: Deployment, script: str
+) -> ProbeEvent | None:
+    """A ``workers_deployment_changed`` event when a new deployment serves (not on first sight).
+
+    Deploys explain incidents: the event puts "what changed" beside the error burst.
+    """
+    if before is None or before.id == after.id:
+        return None
+    old, new = _version_split(before), _version_split(after)
+    message = f"Worker {script} now serves {new} (was {old})"
+    if after.message:
+        message += f": {after.message}"
+    return ProbeEvent(
+        kind="workers_deployment_changed",
+        message=message,
+        fields={"deployment_id": after.id or "", "versions": new, "previous_versions": old},
+    )
+
+
 class WorkersProbe(Probe[WorkersSettings]):
     """Checks one Worker: deployed, answering, and healthy by Cloudflare's own numbers."""
 
@@ -354,6 +382,7 @@ class WorkersProbe(Probe[WorkersSettings]):
         self._checks = settings.checks()
         # (deployment id, limits.cpu_ms or None): settings are re-read on a new deployment.
         self._limit_seen: tuple[str, float | None] | None = None
+        self._serving: Deployment | None = None  # the deployment seen last run
 
     async def run(self, ctx: ProbeContext) -> ProbeResult:
         """One deployments call, the URL checks and the analytics, concurrently."""
@@ -373,7 +402,11 @@ class WorkersProbe(Probe[WorkersSettings]):
         if outcomes:
             parts.append(combine(outcomes)[2])
             values.update(http_values(outcomes))
+        events: tuple[ProbeEvent, ...] = ()
         if isinstance(deployment, Deployment):
+            change = deployment_change(self._serving, deployment, self.settings.script)
+            events = () if change is None else (change,)
+            self._serving = deployment
             parts.append(describe_deployment(deployment, now))
             created = parse_time(deployment.created_on)
             if created is not None:
@@ -401,6 +434,7 @@ class WorkersProbe(Probe[WorkersSettings]):
             reason=reason,
             latency_ms=values.get("latency_ms"),
             values=values,
+            events=events,
         )
 
     async def _deployment(

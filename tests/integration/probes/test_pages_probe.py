@@ -141,3 +141,26 @@ async def test_pages_outage_is_crit(probe_ctx: ProbeContext, sim: SimHandle) -> 
     assert (Status.CRIT, Reason.HTTP_STATUS) == (result.status, result.reason)
     assert 522.0 == result.values["status_code"]
     assert "deployment unknown: Cloudflare API HTTP 503" in result.message
+
+
+async def test_deployment_progress_is_reported_as_events(
+    probe_ctx: ProbeContext, sim: SimHandle
+) -> None:
+    """A new production build shows up as an event, and again when it goes live."""
+    web = probe()
+    first = await web.run(probe_ctx)
+    dep = await probe_ctx.cf.pages.create_deployment(sim.account_id, PROJECT, branch="main")
+    building = await web.run(probe_ctx)
+    await settled(probe_ctx, dep.id)
+    live = await web.run(probe_ctx)
+    again = await web.run(probe_ctx)
+
+    assert () == first.events
+    assert [("pages_deployment_changed", "building")] == [
+        (e.kind, e.fields["phase"]) for e in building.events
+    ]
+    assert [("pages_deployment_changed", "live")] == [
+        (e.kind, e.fields["phase"]) for e in live.events
+    ]
+    assert dep.id == live.events[0].fields["deployment_id"]
+    assert () == again.events

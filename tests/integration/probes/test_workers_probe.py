@@ -233,3 +233,24 @@ async def test_unreachable_api_is_crit_unreachable(
     assert (Status.CRIT, Reason.UNREACHABLE) == (result.status, result.reason)
     assert "deployment unknown: cannot reach the Cloudflare API" in result.message
     assert "analytics unavailable (cannot reach the Cloudflare API)" in result.message
+
+
+async def test_a_new_deployment_is_reported_as_an_event(
+    probe_ctx: ProbeContext, sim: SimHandle
+) -> None:
+    """A rollback between two runs shows up once as workers_deployment_changed."""
+    worker = probe()
+    first = await worker.run(probe_ctx)
+    deployments = await probe_ctx.cf.workers.deployments(sim.account_id, "api")
+    older = deployments[1].versions[0].version_id
+    await probe_ctx.cf.workers.rollback(
+        sim.account_id, "api", older, message="rollback: bad secret", force=True
+    )
+    second = await worker.run(probe_ctx)
+    third = await worker.run(probe_ctx)
+
+    assert () == first.events
+    assert ["workers_deployment_changed"] == [e.kind for e in second.events]
+    assert f"now serves {older[:8]}" in second.events[0].message
+    assert second.events[0].message.endswith(": rollback: bad secret")
+    assert () == third.events

@@ -33,6 +33,7 @@ from probes.workers import (
     api_finding,
     api_problem,
     api_reason,
+    deployment_change,
     describe_deployment,
     human_age,
 )
@@ -292,3 +293,36 @@ def test_values_include_the_rule_contract() -> None:
     assert contract <= WorkersProbe.values
     assert "workers" in builtin_registry()
     assert set(WorkersProbe.metrics) <= WorkersProbe.values
+
+
+def _deployment(
+    dep_id: str, *versions: tuple[str, float], message: str | None = None
+) -> Deployment:
+    annotations = {"workers/message": message} if message else {}
+    return Deployment.parse(
+        {
+            "id": dep_id,
+            "annotations": annotations,
+            "versions": [{"version_id": v, "percentage": p} for v, p in versions],
+        }
+    )
+
+
+def test_new_deployment_is_an_event() -> None:
+    """A new deployment is told once, old and new versions named, with its message."""
+    before = _deployment("d1", ("aaaaaaaa-1", 100))
+    after = _deployment("d2", ("bbbbbbbb-2", 90), ("aaaaaaaa-1", 10), message="canary")
+    event = deployment_change(before, after, "api")
+    assert event is not None
+    assert "workers_deployment_changed" == event.kind
+    assert "Worker api now serves bbbbbbbb 90 %, aaaaaaaa 10 % (was aaaaaaaa): canary" == (
+        event.message
+    )
+    assert "d2" == event.fields["deployment_id"]
+
+
+def test_first_sight_and_same_deployment_are_not_events() -> None:
+    """Starting the daemon or polling an unchanged Worker says nothing."""
+    dep = _deployment("d1", ("aaaaaaaa-1", 100))
+    assert deployment_change(None, dep, "api") is None
+    assert deployment_change(dep, dep, "api") is None
