@@ -593,6 +593,8 @@ def _budget(api: Mapping[str, Any]) -> str:
     made = f" · {_e(_value(requests))} requests made" if requests is not None else ""
     if remaining is None:
         return f'<span id="budget">unknown{made}</span>'
+    # The budget refills continuously (580.8 left); whole requests are what can be made.
+    remaining = float(math.floor(remaining))
     if limit is None or limit <= 0:
         return f'<span id="budget">{_e(_value(remaining))} requests left{made}</span>'
     share = min(1.0, max(0.0, remaining / limit))

@@ -458,6 +458,14 @@ def test_api_budget_is_shown_with_its_share_left() -> None:
     assert "1,234 requests made" in text
 
 
+def test_api_budget_counts_whole_requests() -> None:
+    """The budget refills continuously, so the document says 580.8; the page says how many
+    requests can be made: 580."""
+    tree = page(document([], budget_remaining=580.8))
+
+    assert tree.by_id("budget").text.startswith("580 of 600 left (97%)")
+
+
 def test_unknown_api_budget_says_unknown() -> None:
     """A null budget (not measured yet) is "unknown", not zero."""
     tree = page(document([], budget_remaining=None))
