@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerting.grouping import Notification
 from alerting.notifiers.base import (
@@ -46,12 +47,15 @@ from alerting.notifiers.base import (
     notification_id,
 )
 from alerting.records import RecordCodec
+from alerting.rules import Duration
 
 log = structlog.get_logger("alerting.outbox")
 
 DEFAULT_FILE_NAME = "outbox.sqlite3"
 SCHEMA_VERSION = 1
 RECORD_VERSION = 1
+WORKER_ERROR_PAUSE = 5.0
+"""Seconds a worker waits after an unexpected error (a full disk, a bug) before going on."""
 
 T = TypeVar("T")
 
@@ -94,6 +98,39 @@ class RetryPolicy:
             problems.append("max_attempts must be at least 1 (or None for no limit)")
         if problems:
             raise ValueError("invalid retry policy: " + "; ".join(problems))
+
+
+class OutboxSettings(BaseModel):
+    """The outbox as configured (``outbox:`` in YAML; durations as text, ``"5m"``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_pending: int = Field(default=10_000, ge=1)
+    """Undelivered notifications kept per receiver; past it, enqueueing fails loudly."""
+    initial_delay: Duration = 1.0
+    """The wait after a first failed attempt."""
+    max_delay: Duration = 300.0
+    """The longest wait between attempts (a receiver's ``Retry-After`` may be longer)."""
+    max_age: Duration = 24 * 3600.0
+    """How long a notification is retried before it is dead-lettered."""
+    max_attempts: int | None = Field(default=None, ge=1)
+    """Failed attempts before dead-lettering; unset: only ``max_age`` limits."""
+    dead_retention: Duration = 7 * 86400.0
+    """How long dead letters are kept for inspection and :meth:`Outbox.revive`."""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> OutboxSettings:
+        self.policy()  # raises ValueError naming what is wrong
+        return self
+
+    def policy(self) -> RetryPolicy:
+        """The retry policy these settings describe."""
+        return RetryPolicy(
+            initial_delay=self.initial_delay,
+            max_delay=self.max_delay,
+            max_age=self.max_age,
+            max_attempts=self.max_attempts,
+        )
 
 
 def backoff_delay(policy: RetryPolicy, failures: int, rand: float) -> float:
@@ -553,7 +590,6 @@ class Outbox:
         self._health: dict[str, _Health] = {}
         self._stopping = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
-        self._running = False
         for receiver, count in depth.items():
             self._set_depth(receiver, count)
 
@@ -674,9 +710,17 @@ class Outbox:
             raise OutboxFull(full, self.max_pending)
         if not rows:
             return []
-        ids = await self._call(self._store.insert, rows)
+        # Count the rows before the insert is awaited, so concurrent enqueues cannot both
+        # pass the bound; give the count back if the insert fails.
         for receiver, count in adding.items():
             self._set_depth(receiver, self._depth.get(receiver, 0) + count)
+        try:
+            ids = await self._call(self._store.insert, rows)
+        except BaseException:
+            for receiver, count in adding.items():
+                self._set_depth(receiver, self._depth.get(receiver, 0) - count)
+            raise
+        for receiver in adding:
             wake = self._wakes.get(receiver)
             if wake is not None:
                 wake.set()
@@ -716,38 +760,48 @@ class Outbox:
 
     # --- delivering ---------------------------------------------------------------------
 
-    async def run(self, notifiers: Mapping[str, Notifier]) -> None:
-        """Deliver to these notifiers (keyed by receiver name) until :meth:`stop`.
+    def start(self, notifiers: Mapping[str, Notifier]) -> None:
+        """Start delivering to these notifiers (keyed by receiver name), in background
+        tasks, until :meth:`stop`; :meth:`wait` waits for them to end.
 
         One worker per receiver: it sends the due head of each group in turn, never two
         requests at once to one receiver. Entries for receivers not given here stay queued
-        (logged once); they go out when a run includes that receiver again.
+        (logged once); they go out when a later start includes that receiver again. The
+        workers exist when this returns, so a :meth:`stop` right after it cannot be missed.
         """
-        if self._running:
-            raise RuntimeError("the outbox is already running")
+        if self._workers:
+            raise RuntimeError("the outbox is already delivering: stop it first")
         if self._lock_fd is None:
             raise OutboxError("the outbox is closed")
-        self._running = True
         self._stopping.clear()
+        for receiver, count in self.depth().items():
+            if receiver not in notifiers:
+                log.warning(
+                    "outbox_receiver_not_configured",
+                    receiver=receiver,
+                    pending=count,
+                    hint="kept until a notifier of that name is configured again",
+                )
+        self._wakes = {name: asyncio.Event() for name in notifiers}
+        self._workers = [
+            asyncio.create_task(self._work(name, notifier), name=f"outbox:{name}")
+            for name, notifier in notifiers.items()
+        ]
+
+    async def wait(self) -> None:
+        """Wait until the workers started by :meth:`start` have ended (after :meth:`stop`)."""
+        workers = list(self._workers)
         try:
-            for receiver, count in self.depth().items():
-                if receiver not in notifiers:
-                    log.warning(
-                        "outbox_receiver_not_configured",
-                        receiver=receiver,
-                        pending=count,
-                        hint="kept until a notifier of that name is configured again",
-                    )
-            self._wakes = {name: asyncio.Event() for name in notifiers}
-            self._workers = [
-                asyncio.create_task(self._work(name, notifier), name=f"outbox:{name}")
-                for name, notifier in notifiers.items()
-            ]
-            await asyncio.gather(*self._workers, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
         finally:
-            self._workers = []
-            self._wakes = {}
-            self._running = False
+            if self._workers == workers:
+                self._workers = []
+                self._wakes = {}
+
+    async def run(self, notifiers: Mapping[str, Notifier]) -> None:
+        """:meth:`start`, then :meth:`wait`: deliver until :meth:`stop` (for a task group)."""
+        self.start(notifiers)
+        await self.wait()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Ask the workers to finish; a send still running after ``grace`` seconds is cut
@@ -762,6 +816,9 @@ class Outbox:
         for task in running:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        if self._workers == workers:
+            self._workers = []
+            self._wakes = {}
 
     async def _work(self, receiver: str, notifier: Notifier) -> None:
         wake = self._wakes[receiver]
@@ -771,9 +828,16 @@ class Outbox:
             wake.clear()
             try:
                 deadline = await self._step(receiver, notifier, periodic, health)
-            except (sqlite3.Error, OutboxError) as error:
-                log.error("outbox_error", receiver=receiver, error=str(error))
-                deadline = self._clock() + 5.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the worker's crash barrier: log, pause, carry on
+                log.error(
+                    "outbox_worker_error",
+                    receiver=receiver,
+                    error_type=type(error).__name__,
+                    error=str(error),
+                )
+                deadline = self._clock() + WORKER_ERROR_PAUSE
             if deadline is None or deadline > self._clock():
                 await self._sleep(wake, deadline)
 

@@ -206,6 +206,8 @@ class Secrets:
             parts = urlsplit(value) if "://" in value else None
             if parts is not None and len(parts.path) >= 6:
                 text = text.replace(parts.path, "/" + self.REDACTED)
+            if parts is not None and len(parts.query) >= 6:
+                text = text.replace(parts.query, self.REDACTED)
         return text
 
     def __repr__(self) -> str:

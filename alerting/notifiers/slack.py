@@ -490,10 +490,13 @@ class SlackNotifier(HttpNotifier):
                 unfurl_media=False,
             )
         except SlackApiError as error:
+            # Usually a SlackResponse; for an undecodable body slack-sdk passes the raw
+            # aiohttp response instead, hence the defensive reads.
             answer = error.response
-            code = ""
-            if isinstance(answer.data, dict):
-                code = str(answer.data.get("error", ""))
-            headers = {str(k): str(v) for k, v in dict(answer.headers or {}).items()}
-            return classify_api_error(int(answer.status_code), code, headers, self._now())
+            status = getattr(answer, "status_code", None) or getattr(answer, "status", None) or 0
+            data = getattr(answer, "data", None)
+            code = str(data.get("error", "")) if isinstance(data, dict) else "unreadable answer"
+            raw_headers = getattr(answer, "headers", None) or {}
+            headers = {str(k): str(v) for k, v in dict(raw_headers).items()}
+            return classify_api_error(int(status), code, headers, self._now())
         return Delivery.delivered(f"HTTP {response.status_code}", response.status_code)

@@ -183,12 +183,13 @@ async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
 
 @asynccontextmanager
 async def running(outbox: Outbox, notifiers: Mapping[str, Notifier]) -> AsyncIterator[None]:
-    """Run the outbox's workers for the block, then stop them and close the notifiers."""
-    task = asyncio.create_task(outbox.run(notifiers))
+    """Deliver with the outbox's workers for the block, then stop them and close the
+    notifiers."""
+    outbox.start(notifiers)
     try:
         yield
     finally:
         await outbox.stop()
-        await task
+        await outbox.wait()
         for notifier in notifiers.values():
             await notifier.close()

@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from alerting.grouping import Notification
 from alerting.notifiers import NotifierContext, WebhookConfig, WebhookNotifier
-from alerting.notifiers.base import notification_id
+from alerting.notifiers.base import Delivery, notification_id
 from alerting.notifiers.webhook import ID_HEADER
 from alerting.outbox import Outbox, OutboxError, OutboxFull, RetryPolicy
-from tests.integration.alerting.conftest import ReceiverFactory
+from tests.integration.alerting.conftest import ReceiverFactory, closed_port_url
 from tests.integration.alerting.receivers import (
     Answer,
     Received,
@@ -424,3 +424,43 @@ async def test_enqueue_does_not_wait_for_a_hung_receiver(
             assert {"hook": 2} == outbox.depth()
             receiver.release()
             await eventually(lambda: outbox.depth() == {})
+
+
+async def test_a_stop_right_after_start_is_not_missed(tmp_path: Path) -> None:
+    """The daemon may stop delivery at once (a failed reload); the workers must end."""
+    async with await Outbox.open(tmp_path) as outbox:
+        config = WebhookConfig.model_validate({"type": "webhook", "url": closed_port_url()})
+        notifier = WebhookNotifier("hook", config, NotifierContext())
+        outbox.start({"hook": notifier})
+        await outbox.stop()
+        await asyncio.wait_for(outbox.wait(), 5.0)
+
+
+class Flaky:
+    """A notifier with a bug: it raises on its first ``failures`` sends."""
+
+    name = "hook"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[Notification] = []
+
+    async def send(self, notification: Notification) -> Delivery:
+        """Raise, then deliver."""
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("notifier bug")
+        self.sent.append(notification)
+        return Delivery.delivered()
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+async def test_a_notifier_that_raises_does_not_kill_its_worker(tmp_path: Path) -> None:
+    """A bug in a notifier is a failed attempt, retried; delivery carries on."""
+    flaky = Flaky(failures=2)
+    async with await Outbox.open(tmp_path, policy=FAST) as outbox, running(outbox, {"hook": flaky}):
+        await outbox.enqueue("hook", note(1))
+        await eventually(lambda: outbox.depth() == {})
+    assert [note(1)] == flaky.sent

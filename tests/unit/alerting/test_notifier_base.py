@@ -103,6 +103,12 @@ def test_redaction_removes_a_secret_url_and_its_path() -> None:
     assert "***" in redacted
 
 
+def test_redaction_removes_a_token_in_a_query_string() -> None:
+    """Generic webhook URLs often carry the token as a query parameter."""
+    secrets = Secrets(SecretStr("https://hooks.example/in?token=q-s3cr3t-value"))
+    assert "q-s3cr3t" not in secrets.redact("GET /in?token=q-s3cr3t-value failed")
+
+
 def test_redaction_ignores_absent_secrets() -> None:
     """Optional secrets that are not set change nothing."""
     assert "plain text" == Secrets(None, None).redact("plain text")

@@ -6,6 +6,7 @@ import pytest
 
 from alerting.outbox import (
     GiveUp,
+    OutboxSettings,
     Retry,
     RetryPolicy,
     after_failure,
@@ -127,3 +128,20 @@ def test_a_record_of_another_version_is_refused() -> None:
     record["record_version"] = 99
     with pytest.raises(ValueError, match="unsupported notification record version 99"):
         notification_from_record(record)
+
+
+def test_outbox_settings_read_durations_and_build_the_policy() -> None:
+    """``outbox:`` in YAML: durations as text, checked together at load."""
+    settings = OutboxSettings.model_validate(
+        {"initial_delay": "2s", "max_delay": "10m", "max_age": "6h", "max_attempts": 50}
+    )
+    assert (
+        RetryPolicy(initial_delay=2.0, max_delay=600.0, max_age=21_600.0, max_attempts=50)
+        == settings.policy()
+    )
+
+
+def test_incoherent_outbox_settings_are_a_config_error() -> None:
+    """A max_delay below initial_delay is refused at load, named."""
+    with pytest.raises(ValueError, match="max_delay must be at least initial_delay"):
+        OutboxSettings.model_validate({"initial_delay": "10m", "max_delay": "1m"})
