@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    SecretStr,
     field_validator,
     model_validator,
 )
@@ -152,6 +153,9 @@ Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 class HttpCheckOptions(BaseModel):
     """What to send and what to expect, without the URL (probes share these keys).
 
+    Header values and the request body are secrets (a token, a login form): redacted in
+    ``repr`` and dumps, and never part of a message.
+
     ``json`` maps a dotted path in the JSON answer (``status``, ``checks.db.ok``,
     ``items.0.id``) to the value it must equal.
     """
@@ -159,8 +163,8 @@ class HttpCheckOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
 
     method: Method = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: str | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    body: SecretStr | None = None
     expected_status: StatusSpec = ((200, 399),)
     body_contains: TextList = ()
     body_not_contains: TextList = ()
@@ -638,7 +642,9 @@ async def check_http(
     most :data:`MAX_BODY_BYTES`); the certificate is the last one seen (after redirects,
     the final server's).
     """
-    headers = {"Connection": "close", **check.headers}
+    headers = {"Connection": "close"}
+    headers.update((name, value.get_secret_value()) for name, value in check.headers.items())
+    body = None if check.body is None else check.body.get_secret_value()
     certs: list[bytes] = []
     token = _PEER_CERTS.set(certs)
     started = perf()
@@ -649,21 +655,21 @@ async def check_http(
                 check.method,
                 url,
                 headers=headers,
-                data=check.body,
+                data=body,
                 allow_redirects=check.follow_redirects,
                 ssl=ssl_context(check),
                 timeout=aiohttp.ClientTimeout(total=None),
             ) as response,
         ):
-            body = b""
+            received = b""
             truncated = False
             if check.method != "HEAD":
-                body = await response.content.read(MAX_BODY_BYTES)
+                received = await response.content.read(MAX_BODY_BYTES)
                 truncated = not response.content.at_eof()
             answer = HttpAnswer(
                 status_code=response.status,
                 latency_ms=(perf() - started) * 1000,
-                body=body,
+                body=received,
                 charset=response.charset,
                 truncated=truncated,
                 cert_not_after=_newest_not_after(certs),

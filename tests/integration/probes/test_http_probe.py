@@ -277,3 +277,28 @@ async def test_plain_http_has_no_tls_expiry(probe_ctx: ProbeContext) -> None:
     """Without TLS there is no certificate: the value is absent rather than made up."""
     result = await run_http(probe_ctx, url="http://api.spacevision.app/health")
     assert "tls_expiry_days" not in result.values
+
+
+async def test_headers_and_body_are_sent(probe_ctx: ProbeContext) -> None:
+    """A protected POST endpoint gets the configured header and body (kept as secrets)."""
+
+    async def protected(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer t0ken":
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return web.json_response({"echo": await request.text()})
+
+    app = web.Application()
+    app.router.add_post("/ping", protected)
+    async with serve(app) as port:
+        result = await run_http(
+            probe_ctx,
+            url=f"http://127.0.0.1:{port}/ping",
+            method="POST",
+            headers={"Authorization": "Bearer t0ken"},
+            body="ping",
+            json={"echo": "ping"},
+        )
+        refused = await run_http(probe_ctx, url=f"http://127.0.0.1:{port}/ping", method="POST")
+    assert (Status.OK, 200.0) == (result.status, result.values["status_code"])
+    assert (Reason.HTTP_STATUS, 401.0) == (refused.reason, refused.values["status_code"])
+    assert "t0ken" not in result.message + refused.message

@@ -414,3 +414,12 @@ def test_one_check_reads_as_itself() -> None:
 def test_checks_stop_before_the_runner_does(timeout: float, expected: float) -> None:
     """The check's own timeout ends before the run's, so the probe reports timeout itself."""
     assert expected == pytest.approx(deadline_for(timeout))
+
+
+def test_header_values_and_body_stay_out_of_reprs() -> None:
+    """A probe's Authorization header or login body never shows in a repr, dump or log line."""
+    options = check(headers={"Authorization": "Bearer s3cret"}, body="password=hunter2")
+    text = repr(options) + str(options.model_dump())
+    assert "s3cret" not in text
+    assert "hunter2" not in text
+    assert "Bearer s3cret" == options.headers["Authorization"].get_secret_value()
