@@ -198,3 +198,21 @@ async def analytics_row(
         return None, Unavailable(reason_for(err), describe(err))
     except TimeoutError:
         return None, Unavailable(Reason.TIMEOUT, "GraphQL Analytics did not answer in time")
+
+
+def paused(ctx: ProbeContext, group: str, deadline: Deadline) -> ProbeResult | None:
+    """A ``rate_limited`` result when the client's requests are paused past the deadline.
+
+    After a 429 (or a response saying nothing is left) cfapi holds every request of the
+    client back; a probe that would only wait for its own timeout says why at once instead
+    of reporting a misleading ``timeout``.
+    """
+    budget = ctx.cf.budget
+    wait = budget.paused_for(group, budget.clock())
+    if wait <= 0 or wait < deadline.remaining():
+        return None
+    return ProbeResult.failed(
+        Reason.RATE_LIMITED,
+        f"Cloudflare API requests are paused for {wait:.0f} s more after a 429; "
+        "not waiting past the probe's deadline",
+    )

@@ -20,6 +20,7 @@ analytics window come from ``d1AnalyticsAdaptiveGroups`` through the shared hub.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import random
 import time
@@ -40,6 +41,7 @@ from probes.checks import (
     describe,
     failure,
     human_bytes,
+    paused,
     resolve,
     usable_time,
     usage,
@@ -441,6 +443,11 @@ class D1Probe(Probe[D1Settings]):
         if isinstance(database_id, ProbeResult):
             return database_id
 
+        held = paused(ctx, "d1", deadline)
+        if held is not None:
+            return dataclasses.replace(
+                held, values={"attempts": 0.0, "retries": 0.0, "gave_up": 0.0}
+            )
         budget = ctx.cf.budget
         query = functools.partial(
             ctx.cf.d1.query, ctx.account_id, database_id, s.query, read_only=False

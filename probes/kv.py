@@ -44,6 +44,7 @@ from probes.checks import (
     describe,
     failure,
     level,
+    paused,
     reason_for,
     resolve,
     usable_time,
@@ -301,6 +302,9 @@ class KvProbe(Probe[KvSettings]):
         if isinstance(namespace_id, ProbeResult):
             return namespace_id
 
+        held = paused(ctx, "kv", deadline)
+        if held is not None:
+            return held
         ran = False
         if s.canary:
             if canary_due(self._canary, self._timer(), s.canary_interval):

@@ -26,6 +26,7 @@ from probes.checks import (
     analytics_row,
     failure,
     human_bytes,
+    paused,
     usable_time,
     usage,
 )
@@ -132,6 +133,9 @@ class R2Probe(Probe[R2Settings]):
         s = self.settings
         deadline = Deadline(usable_time(ctx.timeout_s), self._timer)
         ctx.analytics.want(*self.analytics)  # one GraphQL refresh covers them all
+        held = paused(ctx, "r2", deadline)
+        if held is not None:
+            return held
         try:
             async with asyncio.timeout(max(0.0, deadline.remaining())):
                 await ctx.cf.r2.bucket(ctx.account_id, s.bucket, jurisdiction=s.jurisdiction)

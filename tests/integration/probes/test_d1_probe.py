@@ -244,3 +244,17 @@ async def test_one_graphql_request_serves_both_datasets(
     await d1_probe().run(probe_ctx)
     log = await sim.control("GET", "/__sim/requests")
     assert 1 == sum(1 for r in log if r["path"].endswith("/graphql"))
+
+
+async def test_paused_client_is_rate_limited_without_an_attempt(
+    sim: SimHandle, probe_ctx: ProbeContext
+) -> None:
+    """While the client is paused past the deadline, the run makes no attempt at all."""
+    await probe_ctx.resources.d1_database(DB)
+    await fault(sim, rate_limit=True)
+    probe = d1_probe()
+    await probe.run(probe_ctx)
+    result = await probe.run(probe_ctx)
+    assert (Status.CRIT, Reason.RATE_LIMITED) == (result.status, result.reason)
+    assert (0.0, 0.0) == (result.values["attempts"], result.values["gave_up"])
+    assert 1 == await query_requests(sim)

@@ -263,3 +263,19 @@ async def test_slow_lookup_times_out(sim: SimHandle, probe_ctx: ProbeContext) ->
     result = await kv_probe().run(dataclasses.replace(probe_ctx, timeout_s=0.3))
     assert (Status.CRIT, Reason.TIMEOUT) == (result.status, result.reason)
     assert "looking up KV namespace 'SESSIONS'" in result.message
+
+
+async def test_paused_client_fails_fast_as_rate_limited(
+    sim: SimHandle, probe_ctx: ProbeContext
+) -> None:
+    """After a 429 (Retry-After 30 s) the next run sends nothing and says rate_limited."""
+    await probe_ctx.resources.kv_namespace("SESSIONS")
+    await sim.control("POST", "/__sim/faults", json={"service": "kv", "rate_limit": True})
+    probe = kv_probe()
+    first = await probe.run(probe_ctx)
+    assert (Status.CRIT, Reason.RATE_LIMITED) == (first.status, first.reason)
+    sent = len(await kv_requests(sim))
+    second = await probe.run(probe_ctx)
+    assert (Status.CRIT, Reason.RATE_LIMITED) == (second.status, second.reason)
+    assert "paused for 30 s more" in second.message
+    assert sent == len(await kv_requests(sim))
