@@ -133,6 +133,14 @@ class App:
                 for item in probes:
                     if item.probe.analytics:
                         analytics.want(*item.probe.analytics)
+                    if item.timeout_s > item.interval_s:
+                        log.warning(
+                            "probe_timeout_exceeds_interval",
+                            probe=item.name,
+                            timeout_s=item.timeout_s,
+                            interval_s=item.interval_s,
+                            hint="a run that takes its whole timeout makes the next one skip",
+                        )
             except BaseException:
                 if not http_reused:
                     await http.close()

@@ -363,7 +363,9 @@ class Daemon:
             return outcome
 
     async def _reload(self, origin: str) -> ReloadOutcome:
-        if self._loader is None or self.app is None:
+        if self.app is None:
+            return self._rejected(origin, ["the daemon is still starting; reload once it runs"])
+        if self._loader is None:
             return self._rejected(origin, ["this daemon has no configuration file to reload"])
         try:
             config = self._loader()

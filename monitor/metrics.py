@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from probes.base import Reason, Status
+from probes.base import Status
 from probes.registry import Registry
 
 if TYPE_CHECKING:
@@ -387,8 +387,8 @@ class DaemonMetrics:
             crashes.add_metric(pl, float(s.crashes))
             for st in Status:
                 runs.add_metric([*pl, str(st)], float(s.runs.get(str(st), 0)))
-            for reason in Reason:
-                failures.add_metric([*pl, str(reason)], float(s.failures.get(str(reason), 0)))
+            for reason, count in sorted(s.failures.items()):
+                failures.add_metric([*pl, reason], float(count))
             for kind, count in sorted(s.events.items()):
                 events.add_metric([*pl, kind], float(count))
             if s.status is None:

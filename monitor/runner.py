@@ -103,7 +103,8 @@ async def run_probe(
 ) -> ProbeRun:
     """Run ``probe`` once under ``timeout_s``; never raise except on cancellation.
 
-    ``scrub`` cleans a crash message before it is stored (it removes secret values).
+    ``scrub`` cleans the result's message before it is stored (it removes secret values:
+    the message reaches the status API and page).
     """
     started_at = wall()
     start = clock()
@@ -121,17 +122,17 @@ async def run_probe(
             )
         else:
             crashed, error = True, err
-            result = ProbeResult.failed(Reason.ERROR, scrub(_describe(err)), status=Status.UNKNOWN)
+            result = ProbeResult.failed(Reason.ERROR, _describe(err), status=Status.UNKNOWN)
     except Exception as err:  # the crash barrier: a plugin's bug must not stop the daemon
         crashed, error = True, err
-        result = ProbeResult.failed(Reason.ERROR, scrub(_describe(err)), status=Status.UNKNOWN)
+        result = ProbeResult.failed(Reason.ERROR, _describe(err), status=Status.UNKNOWN)
     duration_s = max(0.0, clock() - start)
     values = {**result.values, "duration_ms": duration_s * 1000.0}
     return ProbeRun(
         probe=probe.name,
         type=probe.type_name,
         service=probe.service,
-        result=dataclasses.replace(result, values=values),
+        result=dataclasses.replace(result, message=scrub(result.message), values=values),
         started_at=started_at,
         duration_s=duration_s,
         crashed=crashed,

@@ -170,7 +170,9 @@ class StatusStore:
         )
 
     def _update_ready(self) -> None:
-        if not self._ready and self.config_loaded_at is not None and self.rounds >= 1:
+        if self._ready or self.config_loaded_at is None:
+            return
+        if not self._probes or self.rounds >= 1:
             self._ready = True
 
     @property
@@ -180,7 +182,10 @@ class StatusStore:
 
     @property
     def ready(self) -> bool:
-        """Config loaded and every probe has run once (latched; see the module docstring)."""
+        """Config loaded and every probe has run once (latched; see the module docstring).
+
+        A config without enabled probes is ready as soon as it is loaded.
+        """
         return self._ready
 
     def statuses(self) -> dict[str, Status | None]:

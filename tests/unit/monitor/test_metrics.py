@@ -98,7 +98,7 @@ def test_success_status_and_counters_follow_each_run() -> None:
     assert 1.0 == value(reg, "flarewatch_probe_runs_total", status="crit", **labels)
     assert 1.0 == value(reg, "flarewatch_probe_failures_total", reason="timeout", **labels)
     assert 1.0 == value(reg, "flarewatch_probe_failures_total", reason="capacity", **labels)
-    assert 0.0 == value(reg, "flarewatch_probe_failures_total", reason="auth", **labels)
+    assert value(reg, "flarewatch_probe_failures_total", reason="auth", **labels) is None
     assert 3.0 == value(reg, "flarewatch_probe_duration_seconds_count", type="fake")
     assert 0.01 == value(reg, "flarewatch_probe_latency_seconds", **labels)
 

@@ -206,3 +206,11 @@ def test_services_show_the_worst_status_in_a_fixed_order() -> None:
         {"service": "kv", "status": "ok", "probes": 1},
         {"service": "zeta", "status": "unknown", "probes": 1},
     ] == s.document(2000.0)["services"]
+
+
+def test_a_config_without_probes_is_ready_once_loaded() -> None:
+    """Nothing to wait for: an empty probe list must not leave the daemon unready forever."""
+    s = StatusStore(version="1", started_at=0.0, config_source="x")
+    assert not s.ready
+    s.configure([], loaded_at=1.0)
+    assert s.ready
