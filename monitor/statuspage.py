@@ -72,6 +72,7 @@ _SPARK_POINTS: Final = 120
 _XS: Final = tuple(str(x) for x in range(_SPARK_POINTS))
 _LATENCY: Final = operator.itemgetter("latency_ms")
 _STATUS: Final = operator.itemgetter("status")
+_DURATION: Final = operator.itemgetter("duration_ms")
 _MARKED: Final = frozenset({Status.WARN.value, Status.CRIT.value, Status.UNKNOWN.value})
 
 _STYLE: Final = """
@@ -146,6 +147,7 @@ background:var(--line);margin-left:6px}
 .tag.overdue{background:var(--crit);color:#fff;display:table;margin:3px 0 0}
 .event{display:block;margin-top:4px;color:var(--muted);font-size:.85rem}
 .spark{display:block;width:140px;height:30px;margin-top:3px}
+.spark line{stroke:var(--line);stroke-width:1}
 .spark path{fill:none;stroke:var(--spark);stroke-width:1.5;stroke-linejoin:round;
 stroke-linecap:round}
 .spark .f-warn{fill:var(--warn)}.spark .f-crit{fill:var(--crit)}
@@ -280,6 +282,7 @@ class _Probe:
     reason: str | None
     message: str
     latency_ms: float | None
+    duration_ms: float | None
     checked_at: datetime | None
     checked_raw: str | None
     since: datetime | None
@@ -395,6 +398,7 @@ def _probe(raw: Mapping[str, Any]) -> _Probe:
         reason=_text(reason) if reason else None,
         message=_text(raw.get("message")),
         latency_ms=_number(raw.get("latency_ms")),
+        duration_ms=_number(raw.get("duration_ms")),
         checked_at=checked_at,
         checked_raw=checked_raw,
         since=_parse_time(raw.get("since")),
@@ -818,9 +822,17 @@ def _probe_row(probe: _Probe, now: datetime | None) -> str:
         f'data-status="{state}"><td>{_badge(state)}{since}</td>'
         f'<td><span class="pname">{_e(probe.name)}</span>'
         f'<span class="ptype">{_e(probe.type)}</span></td>'
-        f'<td class="num">{_e(_latency(probe.latency_ms))}{trend.svg}</td>'
+        f'<td class="num">{_latency_cell(probe, trend)}{trend.svg}</td>'
         f'<td class="num">{checked}</td><td class="msg">{message}</td></tr>'
     )
+
+
+def _latency_cell(probe: _Probe, trend: _Trend) -> str:
+    """The latest latency; for a probe without one, its run time, said to be that."""
+    if probe.latency_ms is None and probe.duration_ms is not None and trend.measure != "Latency":
+        run = _e(_latency(probe.duration_ms))
+        return f'<span class="muted" title="probe run time">run {run}</span>'
+    return _e(_latency(probe.latency_ms))
 
 
 def _last_failure(probe: _Probe, index: int | None, now: datetime | None) -> str:
@@ -861,36 +873,46 @@ class _Trend:
 
     svg: str
     last_not_ok: int | None
+    measure: str
 
 
 def _trend(history: Sequence[Any]) -> _Trend:
     """The sparkline and last failure of ``history`` (its last 120 checks).
 
+    The line is the checked thing's latency; for a probe that reports none (an API-only
+    check), the probe's own run time, which is then mostly the API's latency.
+
     This runs for every probe on every page load (200 probes of 120 checks each), so the
-    history is reduced to two tuples in a fast pass of comprehensions (a careful one if
-    anything in it is odd) and the drawing is memoised on their values: a probe's history
-    changes once per interval, the page is loaded far more often.
+    history is reduced to tuples in a fast pass (a careful one if anything in it is odd) and
+    the drawing is memoised on their values: a probe's history changes once per interval,
+    the page is loaded far more often.
     """
     entries = history[-_SPARK_POINTS:]
     try:
-        latencies = tuple(map(_LATENCY, entries))
+        values = tuple(map(_LATENCY, entries))
         states = tuple(map(_STATUS, entries))
-        return _draw(latencies, states)
+        if values.count(None) < len(values):
+            return _draw(values, states, "Latency")
+        return _draw(tuple(map(_DURATION, entries)), states, "Probe run time")
     except (KeyError, TypeError, ValueError, OverflowError):
-        latencies = tuple([_number(_mapping(entry).get("latency_ms")) for entry in entries])
-        raw_states = [_mapping(entry).get("status") for entry in entries]
+        rows = [_mapping(entry) for entry in entries]
+        raw_states = [row.get("status") for row in rows]
         states = tuple([s if type(s) is str and s in _RANK else "" for s in raw_states])
-        return _draw(latencies, states)
+        values = tuple([_number(row.get("latency_ms")) for row in rows])
+        if values.count(None) < len(values):
+            return _draw(values, states, "Latency")
+        values = tuple([_number(row.get("duration_ms")) for row in rows])
+        return _draw(values, states, "Probe run time")
 
 
 @functools.lru_cache(maxsize=512)
-def _draw(latencies: tuple[Any, ...], states: tuple[Any, ...]) -> _Trend:
-    """The trend of one history (see :func:`_trend`); raises on non-numeric latencies."""
-    n = len(latencies)
+def _draw(values: tuple[Any, ...], states: tuple[Any, ...], measure: str) -> _Trend:
+    """The trend of one history (see :func:`_trend`); raises on non-numeric values."""
+    n = len(values)
     if n == 0:
-        return _Trend("", None)
+        return _Trend("", None, measure)
     xs = _XS[_SPARK_POINTS - n :]
-    known = [v for v in latencies if v is not None]
+    known = [v for v in values if v is not None]
     failed = n - states.count(Status.OK.value)
     last_not_ok = None
     marks = ""
@@ -901,7 +923,7 @@ def _draw(latencies: tuple[Any, ...], states: tuple[Any, ...]) -> _Trend:
             last_not_ok = max(i for i, s in enumerate(marked) if s)
             marks = _spark_marks(xs, marked)
 
-    label = f"Latency over the last {_plural(n, 'check')}"
+    label = f"{measure} over the last {_plural(n, 'check')}"
     if known:
         label += f": min {_latency(min(known))}, max {_latency(max(known))}, latest "
         label += _latency(known[-1])
@@ -909,31 +931,42 @@ def _draw(latencies: tuple[Any, ...], states: tuple[Any, ...]) -> _Trend:
     svg = (
         f'<svg class="spark" viewBox="0 0 {_SPARK_POINTS} 40" preserveAspectRatio="none" '
         f'role="img" aria-label="{_e(label)}"><title>{_e(label)}</title>'
-        f"{_spark_line(xs, latencies, known)}{marks}</svg>"
+        f'<line x1="0" y1="35" x2="{_SPARK_POINTS}" y2="35" vector-effect="non-scaling-stroke"/>'
+        f"{_spark_line(xs, values, known, states)}{marks}</svg>"
     )
-    return _Trend(svg, last_not_ok)
+    return _Trend(svg, last_not_ok, measure)
 
 
-def _spark_line(xs: Sequence[str], latencies: Sequence[Any], known: Sequence[Any]) -> str:
-    """The latency path: 0 at the bottom (y 34), the highest latency at the top (y 2)."""
+def _spark_line(
+    xs: Sequence[str], values: Sequence[Any], known: Sequence[Any], states: Sequence[Any]
+) -> str:
+    """The line: 0 at the bottom (y 34), the highest value at the top (y 2).
+
+    A failed check without a value breaks the line; an OK one without a value (not measured
+    this time, e.g. a KV canary that runs every third check) is bridged. A point left on its
+    own is drawn as a dot.
+    """
     if not known:
         return ""
     top = max(known)
     scale = 32 / top if top > 0 else 0.0
-    if len(known) == len(latencies):
-        points = [f"{x} {34 - round(v * scale)}" for x, v in zip(xs, latencies, strict=True)]
-        d = "M" + " ".join(points)
+    if len(known) == len(values):
+        points = [f"{x} {34 - round(v * scale)}" for x, v in zip(xs, values, strict=True)]
+        d = "M" + " ".join(points) + ("h0" if len(points) == 1 else "")
     else:
-        # One "M" per unbroken run (no latency: the check failed); the pairs after it are
-        # implicit line-tos.
+        # One "M" per unbroken run; the pairs after it are implicit line-tos.
         parts: list[str] = []
-        pen = "M"
-        for x, v in zip(xs, latencies, strict=True):
+        run = 0
+        for x, v, state in zip(xs, values, states, strict=True):
             if v is None:
-                pen = "M"
+                if run and state in _MARKED:
+                    parts.append("h0" if run == 1 else "")
+                    run = 0
                 continue
-            parts.append(f"{pen}{x} {34 - round(v * scale)}")
-            pen = " "
+            parts.append(f"{' ' if run else 'M'}{x} {34 - round(v * scale)}")
+            run += 1
+        if run == 1:
+            parts.append("h0")
         d = "".join(parts)
     return f'<path vector-effect="non-scaling-stroke" d="{d}"/>'
 

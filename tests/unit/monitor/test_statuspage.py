@@ -480,7 +480,7 @@ def _path_points(svg: Node) -> list[list[tuple[int, int]]]:
     [path] = svg.find_all("path")
     runs = []
     for run in path.attrs["d"].split("M")[1:]:
-        numbers = [int(n) for n in run.split()]
+        numbers = [int(n) for n in run.removesuffix("h0").split()]
         runs.append(list(zip(numbers[::2], numbers[1::2], strict=True)))
     return runs
 
@@ -505,6 +505,46 @@ def test_sparkline_breaks_where_a_check_had_no_latency() -> None:
 
     [svg] = row(tree, "a").find_all("svg", class_="spark")
     assert [4, 4] == [len(run) for run in _path_points(svg)]
+
+
+def test_sparkline_bridges_ok_checks_that_measured_no_latency() -> None:
+    """An OK check without a latency was not measured this time (a KV canary runs every
+    third check): the line goes on rather than breaking into dots."""
+    hist = history(40, points=6)
+    for entry in hist[1::2]:
+        entry["latency_ms"] = None
+    tree = page(document([probe("a", "kv", hist=hist)]))
+
+    [svg] = row(tree, "a").find_all("svg", class_="spark")
+    assert [[114, 116, 118]] == [[x for x, _ in run] for run in _path_points(svg)]
+
+
+def test_sparkline_draws_a_lone_point_as_a_dot() -> None:
+    """A point between two failures has no neighbour to draw a line to; it shows as a dot
+    (a zero-length segment with round caps) rather than vanishing."""
+    hist = history(40, points=5, bad={1: "crit", 3: "crit"})
+    tree = page(document([probe("a", "kv", hist=hist)]))
+
+    [svg] = row(tree, "a").find_all("svg", class_="spark")
+    [path] = svg.find_all("path")
+    assert 3 == path.attrs["d"].count("h0")
+
+
+def test_probe_without_latency_shows_its_run_time() -> None:
+    """API-only probes report no latency; their run time (mostly the API's latency) is
+    drawn instead, and both the cell and the label say it is run time."""
+    hist = history(40, points=5)
+    for entry in hist:
+        entry["latency_ms"] = None
+    entry = probe("a", "r2", latency_ms=None, hist=hist)
+    entry["duration_ms"] = 52.4
+    tree = page(document([entry]))
+
+    cell = row(tree, "a").find_all("td")[2]
+    [svg] = cell.find_all("svg", class_="spark")
+    assert cell.text.startswith("run 52 ms")
+    assert svg.attrs["aria-label"].startswith("Probe run time over the last 5 checks")
+    assert 5 == len(_path_points(svg)[0])
 
 
 def test_sparkline_marks_runs_of_not_ok_checks_and_says_so() -> None:
