@@ -231,7 +231,8 @@ class InvocationStats:
 
     def summary(self, window_s: float) -> str:
         """``1200 requests in 5 min, 0.4 % errors, CPU p99 2.1 ms``."""
-        text = f"{self.requests:.0f} requests in {human_age(window_s)}"
+        noun = "request" if self.requests == 1 else "requests"
+        text = f"{self.requests:.0f} {noun} in {human_age(window_s)}"
         if self.requests > 0:
             text += f", {self.error_ratio:.1%} errors"
         if self.cpu_p99_ms is not None:

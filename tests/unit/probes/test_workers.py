@@ -326,3 +326,17 @@ def test_first_sight_and_same_deployment_are_not_events() -> None:
     dep = _deployment("d1", ("aaaaaaaa-1", 100))
     assert deployment_change(None, dep, "api") is None
     assert deployment_change(dep, dep, "api") is None
+
+
+@pytest.mark.parametrize(
+    ("requests", "text"),
+    [
+        (0.0, "0 requests in 5 min"),
+        (1.0, "1 request in 5 min, 0.0% errors"),
+        (2000.0, "2000 requests in 5 min, 1.5% errors"),
+    ],
+)
+def test_analytics_summary_reads_naturally(requests: float, text: str) -> None:
+    """The message's analytics part: requests in the window and the error share."""
+    stats = InvocationStats(requests=requests, errors=requests * 0.015 if requests > 1 else 0.0)
+    assert text == stats.summary(300.0)
