@@ -443,15 +443,18 @@ class WorkersProbe(Probe[WorkersSettings]):
     ) -> Deployment | CloudflareError | ApiTimeout | None:
         """The current deployment (newest first in the list), or the error."""
         script = self.settings.script
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             deployments = await within(
                 ctx.cf.workers.deployments(ctx.account_id, script), timeout_s, "Cloudflare API"
             )
-            current = deployments[0] if deployments else None
-            if current is not None and self.settings.cpu_limit is None:
-                await self._refresh_limit(ctx, current, timeout_s)
         except (CloudflareError, ApiTimeout) as err:
             return err
+        current = deployments[0] if deployments else None
+        left_s = timeout_s - (loop.time() - started)
+        if current is not None and self.settings.cpu_limit is None and left_s > 0:
+            await self._refresh_limit(ctx, current, left_s)
         return current
 
     async def _refresh_limit(
