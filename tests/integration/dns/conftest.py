@@ -9,6 +9,7 @@ them (.ci/run).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from tests.integration.probes.conftest import loopback_resolver, probe_ctx
 __all__ = ["loopback_resolver", "probe_ctx"]
 
 ZONE = "spacevision.app"
-TTL_S = 3
+TTL_S = 2
 """The TTL every record is served with: short, so caches expire within a test."""
 
 
@@ -128,8 +129,11 @@ async def export_zone(sim: SimHandle) -> tuple[str, ZoneData]:
 async def spacevision_dns(sim: SimHandle, dns_lab: DnsLab) -> SpaceVisionDns:
     """spacevision.app from the simulator on two knot nameservers, two unbound resolvers."""
     zone_id, zone = await export_zone(sim)
-    ns1 = await dns_lab.knot([zone], name="ns1")
-    ns2 = await dns_lab.knot([zone], name="ns2")
-    r1 = await dns_lab.unbound({ZONE: [ns1, ns2]}, name="r1")
-    r2 = await dns_lab.unbound({ZONE: [ns1, ns2]}, name="r2")
+    ns1, ns2 = await asyncio.gather(
+        dns_lab.knot([zone], name="ns1"), dns_lab.knot([zone], name="ns2")
+    )
+    r1, r2 = await asyncio.gather(
+        dns_lab.unbound({ZONE: [ns1, ns2]}, name="r1"),
+        dns_lab.unbound({ZONE: [ns1, ns2]}, name="r2"),
+    )
     return SpaceVisionDns(sim, dns_lab, zone_id, zone, ns1, ns2, r1, r2)
