@@ -62,6 +62,8 @@ _LABEL: Final = {
     Status.UNKNOWN.value: "Unknown",
 }
 _FAILING: Final = frozenset({Status.CRIT.value, Status.UNKNOWN.value})
+# Leads the browser tab's title, so a pinned tab says the state too.
+_TITLE_MARK: Final = {"ok": "✓", "pending": "…", "warn": "!", "crit": "✕", "unknown": "?"}
 
 _SEVERITY_STATE: Final = {"critical": "crit", "warning": "warn", "info": "ok"}
 _ALERT_STATE_ORDER: Final = {"firing": 0, "pending": 1, "resolved": 2}
@@ -341,9 +343,6 @@ def render(status: Mapping[str, Any], *, refresh_s: float = 10.0) -> str:
     out.append("</main>\n")
     out.append(f"<script>{_SCRIPT}</script>\n</body>\n</html>\n")
     return "".join(out)
-
-
-_TITLE_MARK: Final = {"ok": "✓", "pending": "…", "warn": "!", "crit": "✕", "unknown": "?"}
 
 
 # --- reading the document -------------------------------------------------------------
