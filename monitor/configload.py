@@ -20,6 +20,7 @@ message and hint, whatever the mistake (a token given where a duration belongs, 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -200,6 +201,30 @@ def _mark(mark: Any) -> tuple[int, int]:
     return int(mark.line), int(mark.column)
 
 
+MAX_VALUES = 100_000
+"""More values than this, once aliases are expanded, is refused (a YAML "billion laughs")."""
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+    """How many values ``node`` becomes once aliases are expanded (counted, not built)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:  # a recursive alias: the builder reports it
+        return 1
+    active.add(key)
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo, active) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(
+            _expanded_size(k, memo, active) + _expanded_size(v, memo, active) for k, v in node.value
+        )
+    active.discard(key)
+    memo[key] = min(size, MAX_VALUES + 1)
+    return memo[key]
+
+
 class _Builder:
     """YAML nodes → plain data, recording places, expanding ``${VAR}``."""
 
@@ -284,6 +309,8 @@ class _Builder:
         return expanded
 
     def _construct(self, node: yaml.Node, loc: Loc) -> Any:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str":
+            return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as err:
@@ -320,7 +347,25 @@ def _compose(text: str, reading: _Reading) -> Any:
     data = None
     if node is not None:
         reading.places[()] = _Place(None, _mark(node.start_mark))
-        data = _Builder(reading).build(node, ())
+        try:
+            too_large = _expanded_size(node, {}, set()) > MAX_VALUES
+            data = None if too_large else _Builder(reading).build(node, ())
+        except RecursionError:
+            too_large = True
+        if too_large:
+            reading.problems.append(
+                Problem(
+                    reading.source,
+                    None,
+                    None,
+                    "",
+                    f"the configuration is too large or too deeply nested (more than "
+                    f"{MAX_VALUES:,} values once aliases are expanded, or nested hundreds of "
+                    "levels deep)",
+                    "write the values out instead of nesting aliases of aliases",
+                )
+            )
+            return None
     if data is None:
         reading.problems.append(
             Problem(
@@ -364,16 +409,20 @@ def _yaml_hint(problem: str, line: str) -> str:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """``X`` from ``Annotated[X, …]``, and from ``X | None``."""
+    """``X`` from ``Annotated[X, …]``, from ``X | None``, and the one model of a union."""
     while True:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
             annotation = typing.get_args(annotation)[0]
         elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) != 1:
+            models = [a for a in args if _is_model(_unwrap(a))]
+            if len(args) == 1:
+                annotation = args[0]
+            elif len(models) == 1:  # a mapping can only be meant for the model
+                annotation = models[0]
+            else:
                 return annotation
-            annotation = args[0]
         else:
             return annotation
 
@@ -382,6 +431,7 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+@functools.cache
 def keys_of(model: type[BaseModel]) -> dict[str, FieldInfo]:
     """The keys users write for ``model`` (aliases where a field has one) and their fields."""
     out: dict[str, FieldInfo] = {}
@@ -410,19 +460,21 @@ def _step(annotation: Any, part: str | int) -> Any:
     return None
 
 
+def _below(annotation: Any, loc: Loc, part: str | int, node: Any, registry: Registry) -> Any:
+    """The annotation of ``node``, found at ``part`` below ``loc`` whose is ``annotation``."""
+    if loc == ("probes",) and isinstance(part, int):
+        kind = node.get("type") if isinstance(node, dict) else None
+        return registry[kind].settings_model if isinstance(kind, str) and kind in registry else None
+    return _step(annotation, part) if annotation is not None else None
+
+
 def _annotation_at(loc: Loc, data: Any, registry: Registry) -> Any:
     """The annotation governing the value at ``loc`` (probe entries: their type's model)."""
     annotation: Any = Config
     node = data
     for depth, part in enumerate(loc):
         node = _child(node, part)
-        if depth == 1 and loc[0] == "probes" and isinstance(part, int):
-            kind = node.get("type") if isinstance(node, dict) else None
-            if not (isinstance(kind, str) and kind in registry):
-                return None
-            annotation = registry[kind].settings_model
-            continue
-        annotation = _step(annotation, part)
+        annotation = _below(annotation, loc[:depth], part, node, registry)
         if annotation is None:
             return None
     return annotation
@@ -454,15 +506,16 @@ def _is_secret_type(annotation: Any) -> bool:
 # --- secrets from files, environment fallbacks ----------------------------------------------
 
 
-def _secret_files(value: Any, loc: Loc, data: Any, reading: _Reading) -> None:
+def _secret_files(value: Any, loc: Loc, annotation: Any, reading: _Reading) -> None:
     """Replace ``X_file`` keys by ``X`` read from the file, depth first."""
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _secret_files(item, (*loc, index), data, reading)
+            below = _below(annotation, loc, index, item, reading.registry)
+            _secret_files(item, (*loc, index), below, reading)
         return
     if not isinstance(value, dict):
         return
-    model = _unwrap(_annotation_at(loc, data, reading.registry))
+    model = _unwrap(annotation)
     if _is_model(model):
         fields = keys_of(model)
         for key in list(value):
@@ -473,7 +526,9 @@ def _secret_files(value: Any, loc: Loc, data: Any, reading: _Reading) -> None:
                 continue
             _read_secret(value, key, target, loc, reading)
     for key, item in value.items():
-        _secret_files(item, (*loc, key), data, reading)
+        _secret_files(
+            item, (*loc, key), _below(annotation, loc, key, item, reading.registry), reading
+        )
 
 
 def _read_secret(
@@ -534,37 +589,41 @@ def _env_fallbacks(data: dict[Any, Any], reading: _Reading) -> None:
             reading.origins[("cloudflare", key)] = f"the environment variable {variable}"
 
 
-def _collect_secret_values(value: Any, loc: Loc, data: Any, reading: _Reading) -> None:
+def _collect_secret_values(value: Any, loc: Loc, annotation: Any, reading: _Reading) -> None:
     """Remember every value given for a secret field, wherever it came from."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _collect_secret_values(item, (*loc, key), data, reading)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _collect_secret_values(item, (*loc, index), data, reading)
-    elif isinstance(value, str) and loc:
-        parent = _unwrap(_annotation_at(loc[:-1], data, reading.registry))
-        key = loc[-1]
-        if _is_model(parent) and isinstance(key, str):
-            info = keys_of(parent).get(key)
-            if info is not None and _is_secret_type(info.annotation):
-                reading.secrets.add(value)
+    if isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for part, item in items:
+            below = _below(annotation, loc, part, item, reading.registry)
+            _collect_secret_values(item, (*loc, part), below, reading)
+    elif isinstance(value, str) and annotation is not None and _is_secret_type(annotation):
+        reading.secrets.add(value)
 
 
 # --- validation errors → problems -----------------------------------------------------------
 
 
-def _trim(loc: Loc, data: Any) -> Loc:
-    """``loc`` cut where it leaves the data (pydantic adds union branch names)."""
+def _clean(loc: Loc, data: Any, kind: str) -> tuple[Loc, bool]:
+    """``loc`` as a path in the data, and whether it went through a union member.
+
+    pydantic names the member of a union it tried (``urls[1]["function-after[…, HttpCheck]"]
+    .url``): such names are dropped. The key of a ``missing`` error is kept; anything else
+    that leaves the data ends the path.
+    """
+    out: list[str | int] = []
     node = data
+    through_union = False
     for depth, part in enumerate(loc):
         if _has(node, part):
+            out.append(part)
             node = _child(node, part)
-        elif isinstance(node, dict) and depth == len(loc) - 1:
-            return loc
+        elif kind == "missing" and isinstance(node, dict) and depth == len(loc) - 1:
+            out.append(part)
+        elif isinstance(part, str):
+            through_union = True
         else:
-            return loc[:depth]
-    return loc
+            break
+    return tuple(out), through_union
 
 
 def _has(node: Any, part: str | int) -> bool:
@@ -574,6 +633,63 @@ def _has(node: Any, part: str | int) -> bool:
 
 
 _CONTAINER_TYPES = frozenset({"dict_type", "model_type", "list_type", "tuple_type"})
+_SHAPES: Mapping[str, str] = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+    "dict_type": "a mapping of keys",
+    "list_type": "a list",
+    "tuple_type": "a list",
+}
+"""Errors saying the value has the wrong shape, and the shape each wanted."""
+
+
+def _problems_from(errors: list[ErrorDetails], data: Any, reading: _Reading) -> None:
+    """Turn validation errors into problems, one per place and message.
+
+    A union tries each member: a member whose shape does not fit says so at the same place
+    where the member that fits reports the real mistake. Shape errors are dropped where a
+    real mistake was found; where every member has only a shape error, they become one
+    ("expected text or a mapping of keys, not a number").
+    """
+    items = [(*_clean(tuple(e["loc"]), data, e["type"]), e) for e in errors]
+    real = [loc for loc, _, e in items if e["type"] not in _SHAPES]
+    shapes: dict[Loc, list[ErrorDetails]] = {}
+    kept: list[tuple[Loc, ErrorDetails]] = []
+    for loc, through_union, err in items:
+        if through_union and err["type"] in _SHAPES:
+            if not any(other[: len(loc)] == loc for other in real):
+                shapes.setdefault(loc, []).append(err)
+        else:
+            kept.append((loc, err))
+    for loc, group in shapes.items():
+        if len(group) == 1:
+            kept.append((loc, group[0]))
+            continue
+        wanted = list(dict.fromkeys(_SHAPES[e["type"]] for e in group))
+        given = _kind_of(group[0].get("input"))
+        merged: ErrorDetails = {
+            "type": "union_shape",
+            "loc": loc,
+            "msg": f"expected {' or '.join(wanted)}, not {given}",
+            "input": group[0].get("input"),
+        }
+        kept.append((loc, merged))
+    before = len(reading.problems)
+    for loc, err in kept:
+        _problem_from(err, loc, data, reading)
+    seen: set[tuple[str, str]] = set()
+    fresh = reading.problems[before:]
+    del reading.problems[before:]
+    for found in fresh:
+        if (found.path, found.message) not in seen:
+            seen.add((found.path, found.message))
+            reading.problems.append(found)
+
+
 _TYPE_HINTS: Mapping[str, str] = {
     "bool_type": "write true or false",
     "bool_parsing": "write true or false",
@@ -590,8 +706,7 @@ _TYPE_HINTS: Mapping[str, str] = {
 }
 
 
-def _problem_from(err: ErrorDetails, data: Any, reading: _Reading) -> None:
-    loc = _trim(tuple(err["loc"]), data)
+def _problem_from(err: ErrorDetails, loc: Loc, data: Any, reading: _Reading) -> None:
     if any(loc[:end] in reading.broken for end in range(len(loc) + 1)):
         return  # already reported: an unset variable, an unknown tag, an unreadable file
     kind = err["type"]
@@ -624,12 +739,7 @@ def _problem_from(err: ErrorDetails, data: Any, reading: _Reading) -> None:
             "or digit, and are at most 63 characters"
         )
     elif not hint:
-        if err.get("input") is None and kind in {
-            "dict_type",
-            "model_type",
-            "list_type",
-            "tuple_type",
-        }:
+        if err.get("input") is None and kind in _CONTAINER_TYPES:
             hint = "the section is empty: remove it, or indent its keys under it"
         else:
             hint = _TYPE_HINTS.get(kind, "")
@@ -732,23 +842,13 @@ def parse_config(
     if registry is None:
         # After reading the YAML: a syntax error is reported even with a broken plugin.
         registry = reading.registry = _default_registry(source)
-    _secret_files(data, (), data, reading)
+    _secret_files(data, (), Config, reading)
     _env_fallbacks(data, reading)
-    _collect_secret_values(data, (), data, reading)
+    _collect_secret_values(data, (), Config, reading)
     try:
         config = Config.model_validate(data, context={"registry": registry})
     except ValidationError as err:
-        seen: set[tuple[str, str]] = set()
-        before = len(reading.problems)
-        for item in err.errors():
-            _problem_from(item, data, reading)
-        # Union members each report the same place; keep one message per path and text.
-        fresh = reading.problems[before:]
-        del reading.problems[before:]
-        for found in fresh:
-            if (found.path, found.message) not in seen:
-                seen.add((found.path, found.message))
-                reading.problems.append(found)
+        _problems_from(err.errors(), data, reading)
     else:
         if not reading.problems:
             return config

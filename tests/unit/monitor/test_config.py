@@ -21,13 +21,23 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 ENV: Mapping[str, str] = {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_ACCOUNT_ID": ACCOUNT}
 
 
+class Check(BaseModel):
+    """A check written as a mapping, where a plain URL would do too (a union member)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="the URL to check")
+    status: int = 200
+
+
 class PingSettings(ProbeSettings):
-    """A probe type with a required key, a duration, a size and an aliased key."""
+    """A probe type with a required key, a duration, a size, an alias and a union."""
 
     target: str = Field(description="what to ping")
     latency_warn: Duration | None = None
     quota: ByteSize | None = None
     expect: dict[str, str] = Field(default_factory=dict, alias="json")
+    checks: tuple[str | Check, ...] = ()
 
 
 class PingProbe(Probe[PingSettings]):

@@ -446,3 +446,41 @@ def test_a_valid_file_gives_the_typed_configuration() -> None:
     assert "https://api.cloudflare.com/client/v4" == config.cloudflare.api_base_url
     assert ("10.1.2.3", 9310) == (config.server.host, config.server.port)
     assert ["p"] == [p.name for p in config.probes]
+
+
+CHECKS = "probes:\n  - name: p\n    type: ping\n    target: x\n    checks:\n"
+
+
+@pytest.mark.parametrize(
+    ("entry", "path", "message", "hint"),
+    [
+        (
+            "{url: /a, stauts: 500}",
+            "probes[0].checks[0].stauts",
+            "unknown key 'stauts'",
+            "did you mean 'status'? (the keys here are: url, status)",
+        ),
+        (
+            "{status: 500}",
+            "probes[0].checks[0].url",
+            "the required key 'url' is missing",
+            "add `url:` (the URL to check)",
+        ),
+        ("42", "probes[0].checks[0]", "expected text or a mapping of keys, not a number", ""),
+    ],
+)
+def test_a_union_reports_the_mistake_of_the_member_that_fits(
+    entry: str, path: str, message: str, hint: str
+) -> None:
+    """``str | Check``: a mapping with a typo is about the mapping, not "should be a string"."""
+    found = only_problem(CHECKS + f"      - {entry}\n")
+    assert (6, path, message, hint) == (found.line, found.path, found.message, found.hint)
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    """Aliases of aliases can expand to billions of values: refuse past a sane size."""
+    text = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    for name, prev in zip("bcdefg", "abcdef", strict=True):
+        text += f"{name}: &{name} [{', '.join(['*' + prev] * 10)}]\n"
+    found = only_problem(text)
+    assert found.message.startswith("the configuration is too large or too deeply nested")
