@@ -213,7 +213,9 @@ class ApiProbe(Probe[ApiSettings]):
                 message=f"{budget.message}; a legacy API key cannot be verified",
                 values=budget.values,
             )
-        if verify_due(self._token, self._timer(), s.verify_token):
+        # While requests are paused a verification could only wait; the last verdict stands.
+        not_paused = budget.values["budget_paused_s"] == 0
+        if not_paused and verify_due(self._token, self._timer(), s.verify_token):
             self._token = await self._verify(ctx, Deadline(usable_time(ctx.timeout_s), self._timer))
         return self._combine(budget, self._token)
 

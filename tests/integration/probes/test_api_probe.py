@@ -152,7 +152,10 @@ async def test_custom_thresholds_apply(
 async def test_429_pauses_the_budget_and_the_probe_says_so(
     sim: SimHandle, probe_ctx: ProbeContext
 ) -> None:
-    """After Cloudflare answers 429 every request waits: crit rate_limited, nothing left."""
+    """After Cloudflare answers 429 every request waits: crit rate_limited, nothing left.
+
+    The token is not verified again while paused: the request could only wait.
+    """
     await sim.control("POST", "/__sim/faults", json={"service": "api", "rate_limit": True})
     probe = api_probe()
     first = await probe.run(probe_ctx)
@@ -161,6 +164,7 @@ async def test_429_pauses_the_budget_and_the_probe_says_so(
     assert (Status.CRIT, Reason.RATE_LIMITED) == (second.status, second.reason)
     assert 0.0 == second.values["budget_remaining"]
     assert second.values["budget_paused_s"] > 20
+    assert 1 == len(await verify_requests(sim))
 
 
 async def test_legacy_key_is_not_verified(sim: SimHandle, probe_ctx: ProbeContext) -> None:
