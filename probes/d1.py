@@ -437,17 +437,17 @@ class D1Probe(Probe[D1Settings]):
         allowed = usable_time(ctx.timeout_s)
         deadline = Deadline(min(allowed, s.max_time or allowed), self._timer)
         ctx.analytics.want(*self.analytics)  # one GraphQL refresh covers them all
+        held = paused(ctx, "d1", deadline)
+        if held is not None:
+            return dataclasses.replace(
+                held, values={"attempts": 0.0, "retries": 0.0, "gave_up": 0.0}
+            )
         database_id = await resolve(
             ctx.resources.d1_database(s.database), deadline, f"D1 database {s.database!r}"
         )
         if isinstance(database_id, ProbeResult):
             return database_id
 
-        held = paused(ctx, "d1", deadline)
-        if held is not None:
-            return dataclasses.replace(
-                held, values={"attempts": 0.0, "retries": 0.0, "gave_up": 0.0}
-            )
         budget = ctx.cf.budget
         query = functools.partial(
             ctx.cf.d1.query, ctx.account_id, database_id, s.query, read_only=False

@@ -296,21 +296,22 @@ class KvProbe(Probe[KvSettings]):
         s = self.settings
         deadline = Deadline(usable_time(ctx.timeout_s), self._timer)
         ctx.analytics.want(*self.analytics)  # one GraphQL refresh covers them all
+        due = s.canary and canary_due(self._canary, self._timer(), s.canary_interval)
+        if due or not s.canary:
+            held = paused(ctx, "kv", deadline)
+            if held is not None:
+                return held
         namespace_id = await resolve(
             ctx.resources.kv_namespace(s.namespace), deadline, f"KV namespace {s.namespace!r}"
         )
         if isinstance(namespace_id, ProbeResult):
             return namespace_id
 
-        held = paused(ctx, "kv", deadline)
-        if held is not None:
-            return held
         ran = False
-        if s.canary:
-            if canary_due(self._canary, self._timer(), s.canary_interval):
-                self._canary = await self._round_trip(ctx, namespace_id, deadline)
-                ran = True
-        else:
+        if due:
+            self._canary = await self._round_trip(ctx, namespace_id, deadline)
+            ran = True
+        elif not s.canary:
             missing = await self._check_exists(ctx, namespace_id, deadline)
             if missing is not None:
                 return missing

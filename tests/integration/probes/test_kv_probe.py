@@ -279,3 +279,21 @@ async def test_paused_client_fails_fast_as_rate_limited(
     assert (Status.CRIT, Reason.RATE_LIMITED) == (second.status, second.reason)
     assert "paused for 30 s more" in second.message
     assert sent == len(await kv_requests(sim))
+
+
+async def test_pause_matters_only_when_a_request_is_due(probe_ctx: ProbeContext) -> None:
+    """Between canaries the probe needs no request, so a paused client does not fail it."""
+    now = [1000.0]
+    probe = KvProbe(
+        KvSettings(name="sessions-kv", type="kv", namespace="SESSIONS", canary_interval=300),
+        timer=lambda: now[0],
+    )
+    assert Status.OK == (await probe.run(probe_ctx)).status
+    budget = probe_ctx.cf.budget
+    budget.pause("kv", 600.0, budget.clock())
+    now[0] += 60
+    between = await probe.run(probe_ctx)
+    assert Status.OK == between.status, between.message
+    now[0] += 300
+    due = await probe.run(probe_ctx)
+    assert (Status.CRIT, Reason.RATE_LIMITED) == (due.status, due.reason)
