@@ -32,9 +32,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from cfapi.tail_events import TailEvent, TailLog
+if TYPE_CHECKING:
+    # Annotations only: importing cfapi pulls in aiohttp and the client, which `logs query`
+    # and `logs trace` (rows read from the store) should not pay for at start-up.
+    from cfapi.tail_events import TailEvent, TailLog
 
 Kind = Literal["worker", "pages", "probe"]
 KINDS: tuple[Kind, ...] = ("worker", "pages", "probe")
@@ -147,8 +150,9 @@ class LogRow:
     ``service`` is the component users filter on: the Worker script, the Pages project or
     the probe's name. ``script`` is what ran (the script the tail reports, or the probe
     type), ``version`` the Worker version or Pages deployment. ``message`` is the searchable
-    text (console lines, one per line, or the probe's message). ``raw`` is the original
-    event, kept for ``--json`` and for anything the columns leave out.
+    text (console lines, one per line, or the probe's message). ``raw_json`` is the original
+    event as JSON bytes, kept for ``--json`` and for anything the columns leave out (bytes,
+    because serialising straight to JSON is several times cheaper on the ingest path).
     """
 
     ts_ms: int
@@ -169,12 +173,17 @@ class LogRow:
     message: str = ""
     logs: tuple[ConsoleLine, ...] = ()
     exceptions: tuple[ExceptionInfo, ...] = ()
-    raw: Mapping[str, Any] | None = field(default=None, compare=False)
+    raw_json: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def path(self) -> str:
         """The URL's path (with its query), or ``""``."""
         return url_path(self.url)
+
+    @property
+    def raw(self) -> Any:
+        """The original event, decoded (``None`` when not kept)."""
+        return None if self.raw_json is None else json.loads(self.raw_json)
 
     @property
     def exception(self) -> ExceptionInfo | None:
@@ -192,6 +201,9 @@ class TraceConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", tuple(h.strip().lower() for h in self.headers))
         object.__setattr__(self, "log_fields", tuple(f.strip() for f in self.log_fields))
+
+
+NO_TRACE_CONFIG = TraceConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +372,12 @@ def extract_trace_id(
     headers: Mapping[str, str], logs: Sequence[TailLog], config: TraceConfig
 ) -> tuple[str, TraceSource]:
     """The event's trace id and where it came from (see the module docstring for the order)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
+    return _trace_id({k.lower(): v for k, v in headers.items()}, logs, config)
+
+
+def _trace_id(
+    lowered: Mapping[str, str], logs: Sequence[TailLog], config: TraceConfig
+) -> tuple[str, TraceSource]:
     for name in config.headers:
         value = lowered.get(name, "").strip()
         if value:
@@ -427,18 +444,18 @@ def normalise_tail_event(
     service: str,
     now_ms: int,
     trace: TraceConfig | None = None,
-    raw: Mapping[str, Any] | None = None,
+    raw_json: bytes | None = None,
 ) -> LogRow:
     """A ``trace-v1`` invocation as a row.
 
     ``kind``/``service`` say where it came from (the tail's Worker, or the Pages project);
-    ``now_ms`` stands in for a missing ``eventTimestamp``. ``raw`` is the original message
-    when the caller has it; otherwise the event is dumped back to its wire form.
+    ``now_ms`` stands in for a missing ``eventTimestamp``. ``raw_json`` is the original message
+    when the caller has it; otherwise the event is serialised back to its wire form.
     """
     request = event.request
     headers = request.headers if request is not None else {}
     lowered = {k.lower(): v for k, v in headers.items()}
-    trace_id, source = extract_trace_id(lowered, event.logs, trace or TraceConfig())
+    trace_id, source = _trace_id(lowered, event.logs, trace or NO_TRACE_CONFIG)
     ray, ray_colo = parse_ray(lowered.get("cf-ray", ""))
     cf = request.cf if request is not None and request.cf is not None else {}
     colo = str(cf.get("colo") or ray_colo or "")
@@ -480,9 +497,9 @@ def normalise_tail_event(
         message="\n".join(line.text for line in logs),
         logs=logs,
         exceptions=exceptions,
-        raw=raw
-        if raw is not None
-        else event.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        raw_json=raw_json
+        if raw_json is not None
+        else event.model_dump_json(by_alias=True, exclude_unset=True).encode(),
     )
 
 
@@ -515,5 +532,5 @@ def probe_row(record: ProbeRecord) -> LogRow:
         trace_source=source,
         duration_ms=record.latency_ms,
         message=_clip(message),
-        raw=asdict(record),
+        raw_json=json.dumps(asdict(record), separators=(",", ":")).encode(),
     )

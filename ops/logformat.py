@@ -193,7 +193,7 @@ def row_dict(row: LogRow) -> dict[str, Any]:
             {"name": e.name, "message": e.message, "stack": e.stack, "ts_ms": e.ts_ms}
             for e in row.exceptions
         ],
-        "event": dict(row.raw) if row.raw is not None else None,
+        "event": row.raw,
     }
 
 

@@ -15,7 +15,7 @@ Design, and why:
 - **Retention by age and size**: :func:`plan_retention` is pure (stats → what to delete);
   :meth:`LogStore.apply_retention` deletes in short chunks and returns freed pages to the
   file system (``auto_vacuum = INCREMENTAL``).
-- The original event is kept zlib-compressed (``raw``) for ``--json``; the columns hold what
+- The original event is kept deflate-compressed (``raw``) for ``--json``; the columns hold what
   queries, the formatter and traces need.
 """
 
@@ -383,19 +383,22 @@ def _detail(row: LogRow) -> str | None:
     )
 
 
-def _compress(raw: Any) -> bytes | None:
-    if raw is None:
+_PACKER = zlib.compressobj(1, zlib.DEFLATED, -_RAW_WBITS, 3, zdict=_RAW_ZDICT)
+
+
+def _compress(raw_json: bytes | None) -> bytes | None:
+    if raw_json is None:
         return None
-    packer = zlib.compressobj(1, zlib.DEFLATED, -_RAW_WBITS, 3, zdict=_RAW_ZDICT)
-    data = json.dumps(raw, separators=(",", ":"), default=str).encode()
-    return _RAW_FORMAT + packer.compress(data) + packer.flush()
+    # Copying a primed compressor skips hashing the dictionary again for every event.
+    packer = _PACKER.copy()
+    return _RAW_FORMAT + packer.compress(raw_json) + packer.flush()
 
 
-def _decompress(blob: bytes) -> Any:
+def _decompress(blob: bytes) -> bytes:
     if blob[:1] != _RAW_FORMAT:
         raise StoreError("a stored event has an unknown raw format")
     unpacker = zlib.decompressobj(-_RAW_WBITS, zdict=_RAW_ZDICT)
-    return json.loads(unpacker.decompress(blob[1:]) + unpacker.flush())
+    return unpacker.decompress(blob[1:]) + unpacker.flush()
 
 
 def row_values(row: LogRow, row_id: int) -> tuple[Any, ...]:
@@ -423,7 +426,7 @@ def row_values(row: LogRow, row_id: int) -> tuple[Any, ...]:
         first.message if first else None,
         first.stack if first else None,
         _detail(row),
-        _compress(row.raw),
+        _compress(row.raw_json),
     )
 
 
@@ -488,7 +491,7 @@ def row_from_columns(values: Sequence[Any], raw: bytes | None = None) -> LogRow:
         message=message or "",
         logs=logs,
         exceptions=exceptions,
-        raw=_decompress(raw) if raw is not None else None,
+        raw_json=_decompress(raw) if raw is not None else None,
     )
 
 

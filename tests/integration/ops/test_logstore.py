@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def event(
         exceptions=(ExceptionInfo("TypeError", exception, f"TypeError: {exception}\n at f"),)
         if exception
         else (),
-        raw={"text": text},
+        raw_json=json.dumps({"text": text}).encode(),
     )
 
 

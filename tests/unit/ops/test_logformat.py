@@ -112,7 +112,7 @@ def test_probe_rows_show_their_message_and_latency() -> None:
 
 def test_json_line_holds_every_field() -> None:
     """``--json`` lines are complete: context, logs, exceptions and the original event."""
-    data = json.loads(json_line(failing_row(raw={"outcome": "exception"})))
+    data = json.loads(json_line(failing_row(raw_json=b'{"outcome": "exception"}')))
     actual = (
         data["type"],
         data["time"],
