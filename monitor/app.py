@@ -163,16 +163,15 @@ class App:
         return {p.name: p for p in self.probes}
 
 
-def new_client(config: Config, **overrides: Any) -> CloudflareClient:
+def new_client(config: Config) -> CloudflareClient:
     """A Cloudflare client for ``config`` with its own budget (``budget_share``) and stats."""
     cfg = config.cloudflare
-    kwargs: dict[str, Any] = {
-        "base_url": cfg.api_base_url,
-        "budget": RequestBudget(share=cfg.budget_share),
-        "stats": RetryStats(),
-        **overrides,
-    }
-    return CloudflareClient(Credentials.bearer(cfg.api_token.get_secret_value()), **kwargs)
+    return CloudflareClient(
+        Credentials.bearer(cfg.api_token.get_secret_value()),
+        base_url=cfg.api_base_url,
+        budget=RequestBudget(share=cfg.budget_share),
+        stats=RetryStats(),
+    )
 
 
 def new_http_session(config: Config) -> aiohttp.ClientSession:

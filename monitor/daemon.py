@@ -40,11 +40,9 @@ from cfapi import (
     CloudflareError,
     NotFound,
     PermissionDenied,
-    RetryPolicy,
-    Timeouts,
     TransportError,
 )
-from monitor.app import App, new_client, probe_summary, secrets_of
+from monitor.app import App, probe_summary, secrets_of
 from monitor.config import Config
 from monitor.configload import ConfigError, load_config
 from monitor.http import ReloadOutcome, make_app, refresh_interval
@@ -63,8 +61,8 @@ STOP_TIMEOUT_S = 10.0
 
 _RUNS_STOP_S = 5.0
 _HTTP_STOP_S = 2.0
-PREFLIGHT_RETRY = RetryPolicy(max_attempts=2, max_time_s=10.0)
-PREFLIGHT_TIMEOUTS = Timeouts(total_s=10.0, connect_s=5.0)
+PREFLIGHT_TIMEOUT_S = 15.0
+"""The start-up check of the Cloudflare API gives up after this (retries included)."""
 
 
 def flarewatch_version() -> str:
@@ -95,19 +93,23 @@ class Options:
 async def preflight(config: Config, app: App) -> None:
     """Check that the Cloudflare API answers and accepts the token; raise :class:`StartError`.
 
-    One request (two for an account-owned token, which ``/user/tokens/verify`` refuses), with
-    short timeouts and one retry, from the app's request budget. A 5xx or 429 is not a
-    reason to refuse to start: it is logged and the probes will report it.
+    One request (two for an account-owned token, which ``/user/tokens/verify`` refuses)
+    through the app's own client and budget, given :data:`PREFLIGHT_TIMEOUT_S` in all. A 5xx
+    or 429 is not a reason to refuse to start: it is logged and the probes will report it.
     """
     base = config.cloudflare.api_base_url
-    client = new_client(
-        config, budget=app.cf.budget, retry=PREFLIGHT_RETRY, timeouts=PREFLIGHT_TIMEOUTS
-    )
+    accounts = app.cf.accounts
     try:
-        try:
-            answer = await client.accounts.verify_token()
-        except AuthError:
-            answer = await client.accounts.verify_account_token(config.cloudflare.account_id)
+        async with asyncio.timeout(PREFLIGHT_TIMEOUT_S):
+            try:
+                answer = await accounts.verify_token()
+            except AuthError:
+                answer = await accounts.verify_account_token(config.cloudflare.account_id)
+    except TimeoutError:
+        raise StartError(
+            f"the Cloudflare API at {base} did not answer within {PREFLIGHT_TIMEOUT_S:g} s; "
+            "check cloudflare.api_base_url (or CLOUDFLARE_API_BASE_URL) and the network"
+        ) from None
     except (AuthError, PermissionDenied) as err:
         raise StartError(
             f"the Cloudflare API at {base} refused the API token ({_why(err)}); check "
@@ -126,8 +128,6 @@ async def preflight(config: Config, app: App) -> None:
     except CloudflareError as err:
         log.warning("cloudflare_preflight_inconclusive", base_url=base, error=_why(err))
         return
-    finally:
-        await client.aclose()
     if answer.status != "active":
         raise StartError(
             f"the Cloudflare API token is {answer.status}, not active; issue a new token "
