@@ -41,6 +41,7 @@ from alerting.grouping import Notification
 from alerting.notifiers.base import (
     Delivery,
     Notifier,
+    NotifierState,
     Outcome,
     PeriodicNotifier,
     Reason,
@@ -54,6 +55,8 @@ log = structlog.get_logger("alerting.outbox")
 DEFAULT_FILE_NAME = "outbox.sqlite3"
 SCHEMA_VERSION = 1
 RECORD_VERSION = 1
+MAX_SLEEP = 60.0
+"""The longest a worker sleeps before looking at its queue again."""
 WORKER_ERROR_PAUSE = 5.0
 """Seconds a worker waits after an unexpected error (a full disk, a bug) before going on."""
 
@@ -753,7 +756,7 @@ class Outbox:
                 wake.set()
         return sum(counts.values())
 
-    def state(self, receiver: str) -> _StoredState:
+    def state(self, receiver: str) -> NotifierState:
         """Persistent state for the notifier of ``receiver`` (a
         :class:`~alerting.notifiers.base.NotifierState`)."""
         return _StoredState(self, receiver)
@@ -842,7 +845,8 @@ class Outbox:
                 await self._sleep(wake, deadline)
 
     async def _sleep(self, wake: asyncio.Event, deadline: float | None) -> None:
-        timeout = None if deadline is None else max(0.0, deadline - self._clock())
+        # Capped, so a wall clock stepped backwards delays delivery by a minute at most.
+        timeout = None if deadline is None else min(MAX_SLEEP, max(0.0, deadline - self._clock()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout)
 
