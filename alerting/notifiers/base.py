@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from alerting.grouping import Notification
 from alerting.lifecycle import Alert
+from alerting.model import SEVERITIES, Severity
 from alerting.rules import Duration
 from cfapi.headers import parse_retry_after
 
@@ -433,6 +434,11 @@ def notification_status(notification: Notification) -> str:
     return "firing" if notification.firing else "resolved"
 
 
+def severity_rank(severity: Severity) -> int:
+    """0 for info, 1 for warning, 2 for critical: to find a group's worst."""
+    return SEVERITIES.index(severity)
+
+
 def alert_summary(alert: Alert) -> str:
     """The alert's one-line summary: its ``summary`` annotation, else rule and probe."""
     summary = alert.annotations.get("summary", "").strip()
@@ -516,9 +522,3 @@ def joined_link(base: str | None, path: str) -> str | None:
     if not base:
         return None
     return base.rstrip("/") + "/" + path.lstrip("/")
-
-
-def all_alerts(notification: Notification) -> Iterable[Alert]:
-    """The firing alerts, then the resolved ones."""
-    yield from notification.firing
-    yield from notification.resolved

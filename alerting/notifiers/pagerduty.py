@@ -43,6 +43,7 @@ from alerting.notifiers.base import (
     joined_link,
     json_bytes,
     notification_id,
+    severity_rank,
     silence_matchers,
     truncate,
 )
@@ -210,9 +211,7 @@ def build_events(
     if mode == "group":
         key = notification.group_id[:MAX_DEDUP_KEY]
         if notification.firing:
-            lead = max(
-                notification.firing, key=lambda a: ("info", "warning", "critical").index(a.severity)
-            )
+            lead = max(notification.firing, key=lambda a: severity_rank(a.severity))
             return [
                 trigger_event(
                     routing_key,

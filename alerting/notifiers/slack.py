@@ -49,6 +49,7 @@ from alerting.notifiers.base import (
     NotifierSettings,
     Reason,
     Secrets,
+    alert_summary,
     check_http_url,
     classify_status,
     display_labels,
@@ -59,6 +60,7 @@ from alerting.notifiers.base import (
     joined_link,
     notification_id,
     resolved_word,
+    severity_rank,
     silence_matchers,
     truncate,
 )
@@ -234,7 +236,7 @@ def _title(
     notification: Notification, firing: Sequence[Alert], resolved: Sequence[Alert], now: float
 ) -> str:
     if firing:
-        worst = max((a.severity for a in firing), key=_severity_rank)
+        worst = max((a.severity for a in firing), key=severity_rank)
         if notification.reminder:
             longest = max(firing_for(a, now) for a in firing)
             word = f"{REMINDER_EMOJI} STILL FIRING for {format_duration(longest)}"
@@ -247,7 +249,7 @@ def _title(
         word, count = f"{RESOLVED_EMOJI} RESOLVED", len(resolved)
     listed = list(firing) or list(resolved)
     if len(listed) == 1:
-        subject = _summary(listed[0])
+        subject = alert_summary(listed[0])
     else:
         labels = notification.group_labels or {
             k: v for k, v in notification.common_labels.items() if k == "rule"
@@ -255,18 +257,6 @@ def _title(
         subject = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "alerts"
         word += f":{count}"
     return truncate(f"{word} · {subject}", MAX_HEADER)
-
-
-def _severity_rank(severity: Severity) -> int:
-    return ("info", "warning", "critical").index(severity)
-
-
-def _summary(alert: Alert) -> str:
-    summary = alert.annotations.get("summary", "").strip()
-    if summary:
-        return summary
-    probe = alert.labels.get("probe")
-    return f"{alert.rule} on {probe}" if probe else alert.rule
 
 
 def _alert_text(alert: Alert, is_firing: bool, now: float, limit: int) -> str:
@@ -283,7 +273,7 @@ def _alert_text(alert: Alert, is_firing: bool, now: float, limit: int) -> str:
         )
         if alert.resolved_at is not None and alert.firing_since is not None:
             state += f" after {format_duration(alert.resolved_at - alert.firing_since)}"
-    head = f"{mark} *{escape(_summary(alert))}*"
+    head = f"{mark} *{escape(alert_summary(alert))}*"
     facts = [f"*{alert.severity}*", state]
     if alert.flapping:
         facts.append(f"{FLAPPING_EMOJI} flapping: notifications are held until it settles")
@@ -329,7 +319,7 @@ def _footer(notification: Notification, now: float, external_url: str | None) ->
 
 def _fallback(title: str, shown: Sequence[tuple[Alert, bool]], hidden: int) -> str:
     lines = [title]
-    lines += [f"• {_summary(a)}" for a, _ in shown]
+    lines += [f"• {alert_summary(a)}" for a, _ in shown]
     if hidden:
         lines.append(f"…and {hidden} more")
     return truncate("\n".join(lines), MAX_TEXT)
