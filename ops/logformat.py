@@ -257,6 +257,6 @@ def format_trace(
         rest = " ".join(p for p in (request, status, outcome, latency) if p)
         lines.append(f"  {offset:>9}  {level} {label}  {rest}".rstrip())
         if row.kind == "probe" and row.message:
-            lines.append(f"{INDENT}{' ' * 9}{row.message}")
+            lines.append(f"{' ' * 11}{INDENT}{row.message}")
         lines += [" " * 11 + line for line in detail_lines(row, color=color)]
     return "\n".join(lines)
