@@ -5,7 +5,8 @@
 - ``enqueue``: enqueue one notification for receiver ``hook``, print ``enqueued``, then wait
   (on stdin) to be killed before anything is delivered;
 - ``deliver``: enqueue one notification and deliver it to the webhook at ``URL`` (the test's
-  receiver holds the request, and the test kills this process mid-delivery).
+  receiver holds the request, and the test kills this process mid-delivery);
+- ``pagerduty``: the same, to a PagerDuty Events API at ``URL``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from alerting.notifiers import NotifierContext, WebhookConfig, WebhookNotifier
+from alerting.notifiers import (
+    Notifier,
+    NotifierContext,
+    PagerDutyConfig,
+    PagerDutyNotifier,
+    WebhookConfig,
+    WebhookNotifier,
+)
 from alerting.outbox import Outbox, RetryPolicy
 from tests.unit.alerting.notifier_samples import alert, notification
 
 NOTIFICATION = notification([alert("api")], receivers=("hook",))
+ROUTING_KEY = "ch1ldR0UT1NGk3yR0UT1NGk3yR0UT1NG"
 
 
 async def main(db: str, url: str, mode: str) -> None:
@@ -28,8 +37,15 @@ async def main(db: str, url: str, mode: str) -> None:
     if mode == "enqueue":
         await asyncio.to_thread(sys.stdin.read)
         return
-    config = WebhookConfig.model_validate({"type": "webhook", "url": url})
-    notifier = WebhookNotifier("hook", config, NotifierContext())
+    notifier: Notifier
+    if mode == "pagerduty":
+        pd = PagerDutyConfig.model_validate(
+            {"type": "pagerduty", "routing_key": ROUTING_KEY, "url": url}
+        )
+        notifier = PagerDutyNotifier("hook", pd, NotifierContext())
+    else:
+        hook = WebhookConfig.model_validate({"type": "webhook", "url": url})
+        notifier = WebhookNotifier("hook", hook, NotifierContext())
     await outbox.run({"hook": notifier})
 
 

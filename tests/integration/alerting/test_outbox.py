@@ -16,16 +16,24 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from alerting.grouping import Notification
-from alerting.notifiers import NotifierContext, WebhookConfig, WebhookNotifier
+from alerting.notifiers import (
+    NotifierContext,
+    PagerDutyConfig,
+    PagerDutyNotifier,
+    WebhookConfig,
+    WebhookNotifier,
+)
 from alerting.notifiers.base import Delivery, notification_id
 from alerting.notifiers.webhook import ID_HEADER
 from alerting.outbox import Outbox, OutboxError, OutboxFull, RetryPolicy
+from tests.integration.alerting import outbox_child
 from tests.integration.alerting.conftest import ReceiverFactory, closed_port_url
 from tests.integration.alerting.receivers import (
     Answer,
     Received,
     Receiver,
     eventually,
+    pagerduty_ok,
     running,
 )
 from tests.unit.alerting.notifier_samples import T0, alert, notification
@@ -464,3 +472,32 @@ async def test_a_notifier_that_raises_does_not_kill_its_worker(tmp_path: Path) -
         await outbox.enqueue("hook", note(1))
         await eventually(lambda: outbox.depth() == {})
     assert [note(1)] == flaky.sent
+
+
+async def test_pagerduty_stays_consistent_across_a_sigkill_mid_trigger(
+    receivers: ReceiverFactory,
+    tmp_path: Path,
+    cleanup_processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """Killed while PagerDuty receives a trigger: the restarted daemon sends the trigger again
+    with the same dedup_key (PagerDuty merges it into the open alert), and the later resolve
+    carries that key too, so the incident closes."""
+    pagerduty = await receivers(pagerduty_ok)
+    pagerduty.hold()
+    db = tmp_path / "outbox.sqlite3"
+    url = pagerduty.url("/v2/enqueue")
+    pid = await asyncio.to_thread(spawn, db, url, "pagerduty", cleanup_processes)
+    await pagerduty.wait_for(1)
+    await asyncio.to_thread(sigkill, pid, cleanup_processes)
+    pagerduty.release()
+    config = PagerDutyConfig.model_validate(
+        {"type": "pagerduty", "routing_key": outbox_child.ROUTING_KEY, "url": url}
+    )
+    notifier = PagerDutyNotifier("hook", config, NotifierContext())
+    resolve = notification([], [alert("api", firing=False)], at=T0 + 900, receivers=("hook",))
+    async with await Outbox.open(db, policy=FAST) as outbox, running(outbox, {"hook": notifier}):
+        await outbox.enqueue("hook", resolve)
+        await eventually(lambda: outbox.depth() == {})
+    events = [(r.json()["event_action"], r.json()["dedup_key"]) for r in pagerduty.requests]
+    key = alert("api").fingerprint
+    assert [("trigger", key), ("trigger", key), ("resolve", key)] == events
