@@ -298,9 +298,7 @@ def expectations(
     for key in keys:
         held = by_key.get(key, [])
         if not held:
-            expected[key] = absent(
-                "A" if key.type == "CNAME" and key.name == zone + "." else key.type
-            )
+            expected[key] = absent(key.type)
             notes.append(f"{key} is not in the API: expecting no answer")
             continue
         times = [t for t in (_epoch(r.modified_on) for r in held) if t is not None]
@@ -546,6 +544,8 @@ class DnsProbe(Probe[DnsSettings]):
             return ProbeResult.failed(Reason.NOT_FOUND, str(err))
         except CloudflareError as err:
             return failure(err, f"reading zone {s.zone}")
+        except ValueError as err:  # a watched record outside the zone given by id
+            return ProbeResult.failed(Reason.ERROR, f"zone {s.zone}: {err}")
         api_problem: tuple[Reason, str] | None = None
         try:
             records = [r async for r in ctx.cf.dns.list(zone.id, per_page=PER_PAGE)]

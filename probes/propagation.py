@@ -384,6 +384,7 @@ class PropagationTracker:
 
         self._active = active
         self._expected = dict(expected)
+        self._auth_ttl = {k: t for k, t in self._auth_ttl.items() if k in expected}
         self._last_at = now
         return Assessment(
             nameservers=ns_states,
