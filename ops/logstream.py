@@ -29,12 +29,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import aiohttp
+
 from cfapi.errors import (
     AuthError,
     CloudflareError,
     NotFound,
     PermissionDenied,
-    TailError,
     TailLimitReached,
 )
 from cfapi.tail_events import TailEvent, TailGap, TailSampling
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
     from cfapi.tail import TailStream
 
 StatusFilter = Literal["ok", "error"]
+# Failures worth retrying: Cloudflare's (5xx, network, a lost tail) and the socket's own.
+_TRANSIENT: tuple[type[Exception], ...] = (CloudflareError, aiohttp.ClientError, OSError)
 Item = LogRow | Notice
 TAIL_LIMIT = 10
 
@@ -63,6 +66,9 @@ class LogStreamError(Exception):
     def __init__(self, message: str, *, bad_input: bool = False) -> None:
         super().__init__(message)
         self.bad_input = bad_input
+
+
+_TRANSIENT_OR_INPUT: tuple[type[Exception], ...] = (*_TRANSIENT, LogStreamError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +220,7 @@ class LogStream:
         self._running = 0
         self._started = False
         self._closed = False
+        self._failure: Exception | None = None
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -308,6 +315,8 @@ class LogStream:
             item = await self._queue.get()
             if isinstance(item, _Finished):
                 self._running -= 1
+                if self._failure is not None:
+                    raise self._failure
                 continue
             return item
         raise StopAsyncIteration
@@ -453,7 +462,7 @@ class LogStream:
                 except (AuthError, PermissionDenied) as err:
                     self._end(src, f"the API token was refused ({type(err).__name__})")
                     return
-                except (TailError, CloudflareError, OSError) as err:
+                except _TRANSIENT as err:
                     reason = f"{type(err).__name__}: {err}"
                 lost_at = self._now_ms()
                 self._emit(
@@ -472,6 +481,9 @@ class LogStream:
         except asyncio.CancelledError:
             finished = False
             raise
+        except Exception as err:
+            # A failure nobody planned for: end the stream with it rather than lose it.
+            self._failure = err
         finally:
             if finished:
                 src.done = True
@@ -510,7 +522,7 @@ class LogStream:
             except LogStreamError as err:
                 self._end(src, str(err))
                 return None
-            except (CloudflareError, OSError):
+            except _TRANSIENT:
                 continue
             self.stats.restarts += 1
             self._gap(src, lost_at, self._now_ms(), "tail recreated")
@@ -523,7 +535,7 @@ class LogStream:
             await self._sleep(self.options.pages_recheck_s)
             try:
                 live = await self._production(src.target.name)
-            except (CloudflareError, LogStreamError, OSError):
+            except _TRANSIENT_OR_INPUT:
                 continue
             if live == src.deployment or src.done:
                 continue
@@ -535,7 +547,7 @@ class LogStream:
             except asyncio.CancelledError:
                 await _close_all([stream])
                 raise
-            except (CloudflareError, OSError) as err:
+            except _TRANSIENT as err:
                 src.deployment = old_deployment
                 self._emit(
                     Notice(
