@@ -20,6 +20,8 @@ from alerting.notifiers import (
     NotifierContext,
     PagerDutyConfig,
     PagerDutyNotifier,
+    SlackConfig,
+    SlackNotifier,
     WebhookConfig,
     WebhookNotifier,
 )
@@ -35,6 +37,7 @@ from tests.integration.alerting.receivers import (
     eventually,
     pagerduty_ok,
     running,
+    slack_ok,
 )
 from tests.unit.alerting.notifier_samples import T0, alert, notification
 
@@ -501,3 +504,42 @@ async def test_pagerduty_stays_consistent_across_a_sigkill_mid_trigger(
     events = [(r.json()["event_action"], r.json()["dedup_key"]) for r in pagerduty.requests]
     key = alert("api").fingerprint
     assert [("trigger", key), ("trigger", key), ("resolve", key)] == events
+
+
+async def test_slack_failing_for_a_while_gets_everything_in_order_once(
+    receivers: ReceiverFactory, tmp_path: Path
+) -> None:
+    """Slack answering 500, 429 and 503 for a while: after recovery every message arrives,
+    each group's in order, none twice (the failures were answers, so nothing was in doubt)."""
+    slack = await receivers(slack_ok)
+    slack.plan(
+        Answer(status=500, text="rollup_error"),
+        Answer(status=429, text="rate_limited", headers={"Retry-After": "1"}),
+    )
+    slack.decide = lambda r: Answer(status=503) if len(slack.requests) <= 6 else None
+    config = SlackConfig.model_validate(
+        {
+            "type": "slack",
+            "webhook_url": slack.url("/services/T/B/order-test-hook"),
+            "inline_retry_max": "0",  # so the outbox, not slack-sdk, waits out the 429
+        }
+    )
+    notifier = SlackNotifier("hook", config, NotifierContext())
+    sent = [
+        notification(
+            [alert(summary=f"{group}-{i}")],
+            at=T0 + i,
+            group_labels={"zone": group},
+            receivers=("hook",),
+        )
+        for i in range(4)
+        for group in ("a", "b")
+    ]
+    async with await Outbox.open(tmp_path, policy=FAST) as outbox:
+        await outbox.fanout(sent)
+        async with running(outbox, {"hook": notifier}):
+            await eventually(lambda: outbox.depth() == {})
+    delivered = [r.json()["text"].split(" · ")[1].split("\n")[0] for r in slack.delivered()]
+    assert sorted(delivered) == sorted(f"{g}-{i}" for i in range(4) for g in ("a", "b"))
+    for group in ("a", "b"):
+        assert [f"{group}-{i}" for i in range(4)] == [d for d in delivered if d[0] == group]
