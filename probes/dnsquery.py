@@ -197,7 +197,7 @@ async def _udp(
             transport.sendto(wire)
             done, _ = await asyncio.wait({protocol.answer}, timeout=timeout_s / 2)
         if not done:
-            raise QueryError("timeout", f"no answer from {server} within {timeout_s:g} s")
+            raise QueryError("timeout", f"no answer from {server} within {timeout_s:.3g} s")
         return protocol.answer.result()
     except ConnectionRefusedError as err:
         raise QueryError("unreachable", f"nothing listens at {server} (port unreachable)") from err
@@ -215,7 +215,8 @@ async def _tcp(
     try:
         return await dns.asyncquery.tcp(query, server.host, timeout=timeout_s, port=server.port)
     except dns.exception.Timeout as err:
-        raise QueryError("timeout", f"no TCP answer from {server} within {timeout_s:g} s") from err
+        detail = f"no TCP answer from {server} within {timeout_s:.3g} s"
+        raise QueryError("timeout", detail) from err
     except OSError as err:
         raise QueryError("unreachable", f"TCP to {server}: {err.strerror or err}") from err
     except dns.exception.DNSException as err:

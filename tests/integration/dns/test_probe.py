@@ -8,7 +8,7 @@ from typing import Any
 from probes.base import ProbeContext, ProbeEvent, ProbeResult, Reason, Status
 from probes.dns import DnsProbe, DnsSettings
 from tests.conftest import SimHandle
-from tests.dnsservers import ZoneData, poll
+from tests.dnsservers import Rr, ZoneData, poll
 from tests.integration.dns.conftest import TTL_S, ZONE, SpaceVisionDns
 
 STATUS = f"status.{ZONE}"
@@ -271,3 +271,23 @@ async def test_nameservers_may_be_given_by_host_name(
     result = await probe.run(probe_ctx)
     assert Status.OK == result.status, result.message
     assert 1.0 == result.values["nameservers_current"]
+
+
+async def test_a_large_answer_is_fetched_over_tcp(
+    spacevision_dns: SpaceVisionDns, probe_ctx: ProbeContext, sim: SimHandle
+) -> None:
+    """A TXT record bigger than a 1232-byte datagram comes back truncated over UDP; the probe
+    asks again over TCP and compares the whole value (split into 255-byte strings)."""
+    lab = spacevision_dns
+    content = "k=" + "x" * 1498
+    status, body = await sim.call(
+        "POST",
+        f"/zones/{lab.zone_id}/dns_records",
+        json={"type": "TXT", "name": f"big.{ZONE}", "content": content, "ttl": 60},
+    )
+    assert 200 == status, body
+    chunks = " ".join(f'"{content[i : i + 255]}"' for i in range(0, len(content), 255))
+    for server in lab.nameservers:
+        await server.edit(ZONE, add=[Rr("big", "TXT", chunks, TTL_S)])
+    result = await probe_for(lab, records=[{"name": "big", "type": "TXT"}]).run(probe_ctx)
+    assert Status.OK == result.status, result.message
