@@ -1,4 +1,5 @@
-"""Notifiers: deliver grouped notifications to Slack, PagerDuty, a webhook or Alertmanager.
+"""Notifiers: deliver grouped notifications to Slack, PagerDuty, a webhook, Alertmanager or
+the console.
 
 The config of the receivers (``notifiers:`` in YAML, a mapping of receiver name to its
 settings, each with a ``type``) is validated by :data:`NotifierConfig`; routes name the
@@ -25,16 +26,17 @@ from alerting.notifiers.base import (
     PeriodicNotifier,
     Reason,
 )
+from alerting.notifiers.console import ConsoleConfig, ConsoleNotifier
 from alerting.notifiers.pagerduty import PagerDutyConfig, PagerDutyNotifier
 from alerting.notifiers.slack import SlackConfig, SlackNotifier
 from alerting.notifiers.webhook import WebhookConfig, WebhookNotifier
 
 NotifierConfig = Annotated[
-    SlackConfig | PagerDutyConfig | WebhookConfig | AlertmanagerConfig,
+    SlackConfig | PagerDutyConfig | WebhookConfig | AlertmanagerConfig | ConsoleConfig,
     Field(discriminator="type"),
 ]
 """One receiver's settings; ``type`` says which notifier (slack, pagerduty, webhook,
-alertmanager)."""
+alertmanager, console)."""
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 """Receiver names: they become metric label values, so they are short and plain."""
@@ -74,6 +76,8 @@ def build_notifier(name: str, config: NotifierConfig, context: NotifierContext) 
         return PagerDutyNotifier(name, config, context)
     if isinstance(config, WebhookConfig):
         return WebhookNotifier(name, config, context)
+    if isinstance(config, ConsoleConfig):
+        return ConsoleNotifier(name, config, context)
     return AlertmanagerNotifier(name, config, context)
 
 
@@ -101,6 +105,8 @@ def build_notifiers(
 __all__ = [
     "AlertmanagerConfig",
     "AlertmanagerNotifier",
+    "ConsoleConfig",
+    "ConsoleNotifier",
     "Delivery",
     "MemoryState",
     "Notifier",

@@ -62,6 +62,8 @@ class Reason(StrEnum):
     INVALID = "invalid"
     """The receiver refused this payload (400, 413, 422): it will never be accepted."""
     CLIENT_ERROR = "client_error"
+    IO_ERROR = "io_error"
+    """A local write failed (the console notifier's file)."""
     NOTIFIER_ERROR = "notifier_error"
 
 

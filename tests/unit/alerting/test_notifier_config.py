@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from alerting.notifiers import (
     AlertmanagerNotifier,
+    ConsoleNotifier,
     NotifierContext,
     PagerDutyNotifier,
     PeriodicNotifier,
@@ -23,6 +24,7 @@ RAW = {
     "oncall": {"type": "pagerduty", "routing_key": KEY},
     "hook": {"type": "webhook", "url": "https://hooks.example/in?token=s3cr3t-t0ken"},
     "am": {"type": "alertmanager", "urls": ["http://127.0.0.1:9093"]},
+    "console": {"type": "console"},
 }
 
 
@@ -34,6 +36,7 @@ def test_every_type_loads_and_builds() -> None:
         "oncall": PagerDutyNotifier,
         "hook": WebhookNotifier,
         "am": AlertmanagerNotifier,
+        "console": ConsoleNotifier,
     } == {name: type(n) for name, n in notifiers.items()}
 
 
@@ -45,7 +48,9 @@ def test_only_alertmanager_has_periodic_work() -> None:
 
 def test_an_unknown_type_is_named() -> None:
     """``type: slak`` must say which types exist."""
-    with pytest.raises(ValidationError, match="'slack', 'pagerduty', 'webhook', 'alertmanager'"):
+    with pytest.raises(
+        ValidationError, match="'slack', 'pagerduty', 'webhook', 'alertmanager', 'console'"
+    ):
         load_notifiers({"x": {"type": "slak"}})
 
 
