@@ -356,7 +356,11 @@ def evaluate(
     - ``ok``: every server answers every watched record as the API holds it.
     """
     problems: list[tuple[Status, Reason | None, str]] = []
-    overdue_for = f" for {span(now - assessment.overdue_since)}" if assessment.overdue_since else ""
+    overdue_for = (
+        f", {span(now - assessment.overdue_since)} after the change"
+        if assessment.overdue_since is not None
+        else ""
+    )
     for state in assessment.nameservers:
         broken = state.broken
         if broken is not None:
