@@ -348,6 +348,10 @@ class Daemon:
         """The running config's admin token."""
         return self.config.server.admin_token
 
+    def is_ready(self) -> bool:
+        """Config loaded and first round done (and not stopping)."""
+        return self.state.ready and not self._stopped
+
     # --- reload ------------------------------------------------------------------------
 
     async def reload(self, origin: str = "signal") -> ReloadOutcome:
@@ -376,12 +380,15 @@ class Daemon:
             new = await self._build(config, previous=old)
         except StartError as err:
             return self._rejected(origin, [self.redactor.scrub_text(str(err))])
-        if self.options.preflight and new.cf is not old.cf:
-            try:
+        try:
+            if self.options.preflight and new.cf is not old.cf:
                 await preflight(config, new)
-            except StartError as err:
-                await new.aclose(keep=old)
+        except BaseException as err:
+            # Refused, or cancelled by a stop: what the new app opened must not leak.
+            await new.aclose(keep=old)
+            if isinstance(err, StartError):
                 return self._rejected(origin, [self.redactor.scrub_text(str(err))])
+            raise
         if config.server.listen != self.config.server.listen and self.options.listen is None:
             log.warning(
                 "config_listen_unchanged",
@@ -506,7 +513,7 @@ class _Surface:
         return self._d.status_document()
 
     def is_ready(self) -> bool:
-        return self._d.state.ready and not self._d._stopped
+        return self._d.is_ready()
 
     def health(self) -> tuple[bool, str]:
         return self._d.health()
@@ -552,4 +559,7 @@ def run_daemon(path: Path) -> int:
     except StartError as err:
         click.echo(f"flarewatch: {err}", err=True)
         return 2
-    return asyncio.run(daemon.run())
+    try:
+        return asyncio.run(daemon.run())
+    except KeyboardInterrupt:  # Ctrl-C before the loop's handlers were in place
+        return 0

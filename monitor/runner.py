@@ -175,6 +175,8 @@ class Runner:
     def record(self, run: ProbeRun, item: ScheduledProbe) -> None:
         """Hand a finished run to the metrics, the status store and the log."""
         self.metrics.observe(run)
-        change = self.state.record(run)
+        # The store keeps the last run of every probe: not its exception, whose traceback
+        # would keep the crashed run's frames (and everything they reference) alive.
+        change = self.state.record(dataclasses.replace(run, error=None))
         if change is not None:
             log_run(item.ctx.log, run, change)
