@@ -1,7 +1,7 @@
 """Everything the daemon builds from one :class:`monitor.config.Config`.
 
-One :class:`cfapi.CloudflareClient` (one session, one :class:`cfapi.RequestBudget` sized to
-``cloudflare.budget_share``), one aiohttp session for public URLs that honours
+One :class:`cfapi.CloudflareClient` (one session, the token's :class:`cfapi.RequestBudget`
+sized to ``cloudflare.budget_share``), one aiohttp session for public URLs that honours
 ``http.connect_to``, the :class:`probes.analytics.AnalyticsHub` told up front about every
 dataset the configured probes read (refreshed at most once per the shortest probe
 interval), the :class:`probes.resources.ResourceIndex`, and one probe instance per enabled
@@ -26,6 +26,8 @@ import aiohttp
 import structlog
 
 from cfapi import CloudflareClient, Credentials, RequestBudget, RetryStats
+from cfapi.budget import identity_key, shared_budget
+from cfapi.transport import base_url_from
 from monitor.config import Config
 from monitor.netmap import connect_to_resolver
 from monitor.runner import ScheduledProbe
@@ -164,13 +166,23 @@ class App:
 
 
 def new_client(config: Config) -> CloudflareClient:
-    """A Cloudflare client for ``config`` with its own budget (``budget_share``) and stats."""
+    """A Cloudflare client for ``config``, drawing on the process-wide budget of its token.
+
+    Every cfapi client of the same (base URL, token) in this process shares that budget, sized
+    to ``budget_share``. If it already exists with another share (a reload changed
+    ``budget_share``), the daemon gets a budget of its own with the new share.
+    """
     cfg = config.cloudflare
+    secret = cfg.api_token.get_secret_value()
+    share = cfg.budget_share
+    budget = shared_budget(
+        identity_key(base_url_from(cfg.api_base_url), secret),
+        lambda: RequestBudget(share=share),
+    )
+    if budget.share != share:
+        budget = RequestBudget(share=share)
     return CloudflareClient(
-        Credentials.bearer(cfg.api_token.get_secret_value()),
-        base_url=cfg.api_base_url,
-        budget=RequestBudget(share=cfg.budget_share),
-        stats=RetryStats(),
+        Credentials.bearer(secret), base_url=cfg.api_base_url, budget=budget, stats=RetryStats()
     )
 
 
