@@ -197,6 +197,7 @@ class Daemon:
         self._stop_requested = asyncio.Event()
         self._stopped = False
         self._ready_announced = False
+        self._ready_event = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.port: int | None = None
         self.host: str | None = None
@@ -305,6 +306,7 @@ class Daemon:
         if self._ready_announced or not self.state.ready:
             return
         self._ready_announced = True
+        self._ready_event.set()
         took = time.time() - self.started_at
         log.info("flarewatch_ready", rounds=self.state.rounds, seconds=round(took, 3))
         self.notifier.ready(self._status_line())
@@ -351,6 +353,10 @@ class Daemon:
     def is_ready(self) -> bool:
         """Config loaded and first round done (and not stopping)."""
         return self.state.ready and not self._stopped
+
+    async def wait_ready(self) -> None:
+        """Return once the first round is done (``READY=1``; ``/readyz`` turning 200)."""
+        await self._ready_event.wait()
 
     # --- reload ------------------------------------------------------------------------
 

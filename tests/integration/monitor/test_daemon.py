@@ -28,6 +28,7 @@ async def test_readyz_is_503_before_the_first_round_and_200_after(
         return (await running.probe("quick"))["checked_at"] is not None
 
     await until(quick_ran)
+    assert not running.daemon.is_ready()
     assert 503 == (await running.get("/readyz"))[0]
     assert 0.0 == await running.metric("flarewatch_ready")
     GATES.setdefault("held", asyncio.Event()).set()
@@ -36,6 +37,7 @@ async def test_readyz_is_503_before_the_first_round_and_200_after(
         return (await running.get("/readyz"))[0] == 200
 
     await until(ready)
+    await asyncio.wait_for(running.daemon.wait_ready(), 1.0)
     assert (await running.status())["flarewatch"]["ready"]
     assert 200 == (await running.get("/healthz"))[0]
 
