@@ -43,7 +43,12 @@ class BadInput(click.ClickException):
 def _wrap(label: str, text: str) -> list[str]:
     head = f"  {label:<15}"
     return textwrap.wrap(
-        text, width=_WIDTH, initial_indent=head, subsequent_indent=" " * len(head)
+        text,
+        width=_WIDTH,
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+        break_long_words=False,
+        break_on_hyphens=False,
     ) or [head.rstrip()]
 
 
