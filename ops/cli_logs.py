@@ -183,8 +183,12 @@ def logs() -> None:
     metavar="[PATH]",
     help="Also keep events in the log store (default path when none is given).",
 )
-@click.option("--retain", default="7d", show_default=True, help="Store retention by age.")
-@click.option("--max-size", default="1GiB", show_default=True, help="Store size limit.")
+@click.option(
+    "--retain", default="7d", show_default=True, metavar="AGE", help="Keep stored events this long."
+)
+@click.option(
+    "--max-size", default="1GiB", show_default=True, metavar="SIZE", help="Store size limit."
+)
 @click.option(
     "--trace-header", "trace_headers", multiple=True, metavar="NAME", help="Trace id header."
 )
@@ -414,18 +418,42 @@ class _TailRun:
 
 @logs.command()
 @click.option(
-    "--since", default="1h", show_default=True, help="Start: a duration ago (1h, 2d) or a time."
+    "--since",
+    default="1h",
+    show_default=True,
+    metavar="WHEN",
+    help="Start: a duration ago (30m, 2d) or an ISO time.",
 )
-@click.option("--until", default="now", show_default=True, help="End: a duration ago or a time.")
+@click.option(
+    "--until",
+    default="now",
+    show_default=True,
+    metavar="WHEN",
+    help="End: 'now', a duration ago or an ISO time.",
+)
 @click.option(
     "--level",
     type=click.Choice(["debug", "info", "warn", "error"]),
     help="Minimum severity.",
 )
-@click.option("--service", "services", multiple=True, metavar="NAME", help="Worker/project/probe.")
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(["worker", "pages", "probe"]))
+@click.option(
+    "--service", "services", multiple=True, metavar="NAME", help="A Worker, Pages project or probe."
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(["worker", "pages", "probe"]),
+    help="Only events from this kind of source.",
+)
 @click.option("--search", metavar="TEXT", help="Words in messages, exceptions or URLs.")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Show the newest N matching events.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--store", metavar="PATH", help="The log store (default: the state directory).")
 @click.option("--utc", is_flag=True, help="Read and show times in UTC (default: local).")

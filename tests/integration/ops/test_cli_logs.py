@@ -167,6 +167,23 @@ async def test_tail_store_query_and_trace_end_to_end(
     assert [e["ts_ms"] for e in trace["events"]] == sorted(e["ts_ms"] for e in trace["events"])
 
 
+async def test_tail_all_follows_every_worker_and_project_and_stops_on_sigterm(
+    sim: SimHandle, client: CloudflareClient, tmp_path: Path
+) -> None:
+    """`--all` tails every Worker and the Pages project; SIGTERM (a service manager's stop)
+    ends it like Ctrl-C: exit 0, no tail left."""
+    proc = await start_cli(cli_env(sim, tmp_path), "logs", "tail", "--all", "--json")
+    lines = await read_json_lines(
+        proc, lambda ls: sum(1 for line in ls if line.get("notice") == "started") == 3
+    )
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(30):
+        _, err = await proc.communicate()
+    started = {line["kind"] + "/" + line["service"] for line in lines}
+    assert (proc.returncode, len(sim.server.state.tails.sessions)) == (0, 0), err.decode()
+    assert {"worker/api", "worker/image-processor", "pages/spacevision-web"} == started
+
+
 async def test_ten_viewer_limit_is_a_clear_message(
     sim: SimHandle, client: CloudflareClient, tmp_path: Path
 ) -> None:
