@@ -1012,7 +1012,8 @@ def ds_matches(zone: str, ds_text: str, dnskeys: Iterable[str]) -> bool:
         if dns.dnssec.key_id(key) != ds.key_tag:
             continue
         try:
-            digest = dns.dnssec.make_ds(owner, key, ds.digest_type)
+            # validating=True: a published SHA-1 DS must be checked, though no longer made.
+            digest = dns.dnssec.make_ds(owner, key, ds.digest_type, validating=True)
         except (dns.exception.DNSException, ValueError):
             continue
         if digest.digest == ds.digest:
