@@ -30,7 +30,8 @@ class Sample:
     bucket name or D1 database id; ``action`` the operation (``read``, ``write``,
     ``PutObject``…); ``status`` ``success`` / ``error`` style outcome; times in ms; ``item``
     what the operation touched, when it matters to analytics (the R2 object key, the D1 SQL
-    statement).
+    statement, an edge request's URL path); ``host`` the hostname an edge request was sent
+    to (for the zone's HTTP request analytics).
     """
 
     ts: float
@@ -46,6 +47,7 @@ class Sample:
     bytes: int = 0
     subrequests: int = 0
     item: str = ""
+    host: str = ""
 
 
 @dataclass(frozen=True)

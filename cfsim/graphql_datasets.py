@@ -279,6 +279,25 @@ DATASETS: Mapping[str, DatasetSpec] = {
             },
             avgs=_SAMPLE_INTERVAL,
         ),
+        DatasetSpec(
+            # What the zone's edge answered, per hostname, path and status (rows built by
+            # cfsim.graphql_http). For a Worker route the time to first byte is the
+            # invocation's wall time [I: origin timings are empty behind Workers].
+            name="httpRequestsAdaptiveGroups",
+            scope="zone",
+            kind="http",
+            dimensions={
+                "clientRequestHTTPHost": "string",
+                "clientRequestPath": "string",
+                "edgeResponseStatus": "int",
+            },
+            sums={"edgeResponseBytes": Measure("edgeResponseBytes")},
+            avgs={
+                "edgeTimeToFirstByteMs": Measure("edgeTimeToFirstByteMs", integer=False),
+                **_SAMPLE_INTERVAL,
+            },
+            quantiles=_quantiles("edgeTimeToFirstByteMs", ("P50", "P75", "P90", "P95", "P99")),
+        ),
     )
 }
 

@@ -312,6 +312,8 @@ def _finish(
             duration_ms=duration_ms,
             cpu_ms=inv.cpu_ms,
             subrequests=inv.subrequests,
+            item=request.path,
+            host=host,
         )
     )
     url = f"https://{host}{request.path_qs}"

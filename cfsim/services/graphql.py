@@ -21,6 +21,7 @@ from cfsim.context import state_of
 from cfsim.graphql_datasets import StorageReading
 from cfsim.graphql_engine import AnalyticsSnapshot, error_body, run_query
 from cfsim.graphql_filters import QueryError
+from cfsim.graphql_http import http_request_records
 from cfsim.graphql_model import RETENTION_S
 from cfsim.graphql_zones import (
     BalancerTraffic,
@@ -64,11 +65,13 @@ async def query(request: web.Request) -> web.Response:
 def snapshot(state: SimState, now: float) -> AnalyticsSnapshot:
     """Capture what a query may read: samples, background traffic, storage, zone sources."""
     analytics = state.analytics
+    samples = tuple(s for s in analytics.samples if s.ts >= now - RETENTION_S)
+    zone_names = {zone_id: str(zone["name"]) for zone_id, zone in state.zones.zones.items()}
     return AnalyticsSnapshot(
         now=now,
         account_id=state.account_id,
         zone_ids=frozenset(state.zones.zones),
-        samples=tuple(s for s in analytics.samples if s.ts >= now - RETENTION_S),
+        samples=samples,
         background=tuple(analytics.background.values()),
         storage={
             "kvStorageAdaptiveGroups": kv_readings(state),
@@ -82,6 +85,7 @@ def snapshot(state: SimState, now: float) -> AnalyticsSnapshot:
             "loadBalancingRequestsAdaptiveGroups": partial(
                 balancer_records, balancer_traffic(state, now)
             ),
+            "httpRequestsAdaptiveGroups": partial(http_request_records, samples, zone_names),
         },
     )
 
