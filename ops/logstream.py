@@ -300,6 +300,9 @@ class LogStream:
         except asyncio.CancelledError:
             await gathered
             raise
+        finally:
+            # Wake a reader waiting in __anext__: the stream is over.
+            self._queue.put_nowait(_FINISHED)
 
     def __aiter__(self) -> LogStream:
         return self
@@ -311,7 +314,9 @@ class LogStream:
         (cancelling the wait) and carry on reading afterwards.
         """
         await self.start()
-        while self._running > 0 or not self._queue.empty():
+        while True:
+            if self._queue.empty() and (self._running <= 0 or self._closed):
+                raise StopAsyncIteration
             item = await self._queue.get()
             if isinstance(item, _Finished):
                 self._running -= 1
@@ -319,7 +324,6 @@ class LogStream:
                     raise self._failure
                 continue
             return item
-        raise StopAsyncIteration
 
     # -- opening tails
 

@@ -222,6 +222,22 @@ async def test_tails_are_deleted_on_exit(sim: SimHandle, client: CloudflareClien
     assert ((1, 1), ([], [], 0)) == (during, after)
 
 
+async def test_reading_a_closed_stream_ends_instead_of_waiting(
+    sim: SimHandle, client: CloudflareClient
+) -> None:
+    """A reader still waiting when the stream is closed (or arriving after) is released."""
+    stream = LogStream(client, sim.account_id, [Target("worker", "api")])
+    await stream.start()
+    assert isinstance(await anext(stream), Notice)  # "tailing worker/api"
+    waiting = asyncio.create_task(anext(stream))
+    await stream.aclose()
+    async with asyncio.timeout(5):
+        with pytest.raises(StopAsyncIteration):
+            await waiting
+        with pytest.raises(StopAsyncIteration):
+            await anext(stream)
+
+
 async def test_tails_are_deleted_when_the_reader_is_cancelled(
     sim: SimHandle, client: CloudflareClient
 ) -> None:
