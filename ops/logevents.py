@@ -59,6 +59,19 @@ NoticeKind = Literal[
 MAX_TEXT = 16_384
 MAX_JSON_SCAN = 65_536
 
+# Request headers that carry credentials: never stored or printed.
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-auth-key",
+        "x-api-key",
+        "cf-access-jwt-assertion",
+        "cf-access-client-secret",
+    }
+)
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _RAY = re.compile(r"([0-9a-f]{16})(?:-([A-Za-z]{3,4}))?")
 _ZERO_TRACE = "0" * 32
@@ -497,10 +510,26 @@ def normalise_tail_event(
         message="\n".join(line.text for line in logs),
         logs=logs,
         exceptions=exceptions,
-        raw_json=raw_json
-        if raw_json is not None
-        else event.model_dump_json(by_alias=True, exclude_unset=True).encode(),
+        raw_json=raw_json if raw_json is not None else _wire_json(event, lowered),
     )
+
+
+def _wire_json(event: TailEvent, lowered: Mapping[str, str]) -> bytes:
+    """The event as JSON, with credentials in request headers replaced by ``REDACTED``.
+
+    Cloudflare already redacts some headers in tails; flarewatch makes sure no credential
+    reaches its store or its output whatever arrives. Serialising straight to JSON (pydantic's
+    Rust serialiser) is the common, fast path; a dump-edit-encode only when needed.
+    """
+    exposed = [k for k in SENSITIVE_HEADERS if k in lowered and lowered[k] not in ("", "REDACTED")]
+    if not exposed:
+        return event.model_dump_json(by_alias=True, exclude_unset=True).encode()
+    data = event.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    headers = data["event"]["request"]["headers"]
+    for key in list(headers):
+        if key.lower() in SENSITIVE_HEADERS:
+            headers[key] = "REDACTED"
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def probe_level(status: str) -> Level:

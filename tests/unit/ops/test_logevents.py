@@ -156,6 +156,22 @@ def test_raw_event_is_the_wire_form() -> None:
     assert (r.raw["scriptName"], r.raw["futureField"]) == ("api", {"a": 1})
 
 
+def test_credentials_in_request_headers_are_redacted() -> None:
+    """Whatever Cloudflare sends, a token or cookie never reaches the store or the output."""
+    request = {
+        "url": "https://x/",
+        "headers": {"Authorization": "Bearer s3cret", "cookie": "sid=s3cret", "accept": "*/*"},
+    }
+    r = row(event={"request": request})
+    assert r.raw_json is not None
+    headers = r.raw["event"]["request"]["headers"]
+    assert (b"s3cret" in r.raw_json, headers["Authorization"], headers["accept"]) == (
+        False,
+        "REDACTED",
+        "*/*",
+    )
+
+
 def test_huge_console_output_is_clipped() -> None:
     """A Worker logging megabytes cannot bloat one row past the documented bound."""
     r = row(logs=[{"message": ["x" * 100_000], "level": "log"}])
