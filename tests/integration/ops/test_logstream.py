@@ -316,6 +316,24 @@ async def test_pages_stream_follows_a_new_production_deployment(
     assert (old != new.id, stream.stats.switches, pages_tails(sim)) == (True, 1, 0)
 
 
+async def test_a_pinned_pages_deployment_is_tailed(
+    sim: SimHandle, client: CloudflareClient
+) -> None:
+    """``PROJECT@DEPLOYMENT`` tails that deployment (a preview), not production."""
+    previews = client.pages.deployments(sim.account_id, "spacevision-web", env="preview")
+    preview = await anext(aiter(previews))
+    target = [Target.pages(f"spacevision-web@{preview.id}")]
+    host = f"{preview.short_id}.spacevision-web.pages.dev"
+
+    async def visit() -> None:
+        async with sim.session.get(sim.url + "/", headers={"Host": host}) as resp:
+            await resp.read()
+
+    async with LogStream(client, sim.account_id, target) as stream:
+        seen = await take_until(stream, lambda s: bool(rows(s)), visit)
+    assert {(preview.id, "spacevision-web")} == {(r.version, r.service) for r in rows(seen)}
+
+
 async def test_trace_context_travels_with_the_events(
     sim: SimHandle, client: CloudflareClient
 ) -> None:
