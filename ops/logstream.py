@@ -235,8 +235,8 @@ class LogStream:
         await self.aclose()
 
     async def start(self) -> None:
-        """Attach every tail (all or none), then start streaming."""
-        if self._started:
+        """Attach every tail (all or none), then start streaming (not once closed)."""
+        if self._started or self._closed:
             return
         self._started = True
         created: list[TailStream] = []
@@ -313,7 +313,8 @@ class LogStream:
         A plain method rather than an async generator, so a reader may wait with a timeout
         (cancelling the wait) and carry on reading afterwards.
         """
-        await self.start()
+        if not self._closed:
+            await self.start()
         while True:
             if self._queue.empty() and (self._running <= 0 or self._closed):
                 raise StopAsyncIteration
