@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cfapi.client import CloudflareClient
-from ops.logevents import Level, LogRow, Notice
+from ops.logevents import Level, LogRow, Notice, TraceConfig
 from ops.logstore import LogStore, StoreWriter
 from ops.logstream import (
     LogStream,
@@ -350,3 +350,16 @@ async def test_trace_context_travels_with_the_events(
     assert {("0af7651916cd43dd8448eb211c80319c", "traceparent")} == {
         (r.trace_id, r.trace_source) for r in rows(seen)
     }
+
+
+async def test_a_configured_request_id_header_is_the_trace_id(
+    sim: SimHandle, client: CloudflareClient
+) -> None:
+    """An application that propagates x-request-id is correlated by it (--trace-header)."""
+    trace = TraceConfig(headers=("x-request-id",))
+    headers = {"x-request-id": "req-7f3a", "traceparent": TRACEPARENT}
+    async with LogStream(client, sim.account_id, [Target("worker", "api")], trace=trace) as s:
+        seen = await take_until(
+            s, lambda i: bool(rows(i)), lambda: hit(sim, "api", headers=headers)
+        )
+    assert ("req-7f3a", "header") == (rows(seen)[0].trace_id, rows(seen)[0].trace_source)
