@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     SerializeAsAny,
     ValidationError,
@@ -30,6 +31,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from alerting.notifiers import NotifierConfig, check_name
+from alerting.outbox import OutboxSettings
+from alerting.remediation import Remediation
 from monitor.netmap import ConnectToError, parse_connect_to
 from probes.base import ProbeSettings
 from probes.registry import Registry, default_registry
@@ -255,12 +259,100 @@ class LoggingSettings(_Model):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class LifecycleTimers(_Model):
+    """The alert lifecycle's timers (``alerting.lifecycle.LifecycleSettings``; reminders come
+    from each route's ``repeat_interval``)."""
+
+    flap_window: Duration = Field(default=1800.0, gt=0, description="window for counting changes")
+    flap_threshold: int = Field(
+        default=4, ge=2, description="firing/resolved changes within the window that make a flap"
+    )
+    stale_after: Duration = Field(
+        default=900.0, gt=0, description="no result for this long: a firing alert resolves"
+    )
+    resolved_retention: Duration = Field(
+        default=900.0, ge=0, description="how long resolved alerts stay listed"
+    )
+
+
+class AlertingSettings(_Model):
+    """The ``alerting:`` section: rules, receivers, routes, inhibition and remediation.
+
+    Rules (``rules`` and the files ``rule_files`` names), the ``route`` tree and
+    ``inhibit_rules`` are kept as written here and checked by the configuration loader with
+    the alerting package's own loaders (:func:`monitor.configload.alerting_plan`), which know
+    the probes, the value names and the notifiers; notifiers, remediations and the outbox are
+    validated here. docs/alerts.md ("Configuration") documents every key.
+    """
+
+    rule_files: tuple[str, ...] = Field(
+        default=(), description="rule pack files or globs, relative to this file"
+    )
+    rules: tuple[Any, ...] = Field(default=(), description="rules written inline")
+    notifiers: dict[str, NotifierConfig] = Field(
+        default_factory=dict, description="receivers by name (slack, pagerduty, webhook, …)"
+    )
+    route: dict[str, Any] | None = Field(
+        default=None, description="the route tree (default: every notifier hears every alert)"
+    )
+    inhibit_rules: tuple[Any, ...] = Field(default=(), description="more inhibit rules")
+    builtin_inhibit_rules: bool = Field(
+        default=True, description="apply the built-in inhibit rules too"
+    )
+    remediations: tuple[Remediation, ...] = Field(default=(), description="remediation hooks")
+    dry_run: bool = Field(default=False, description="rehearse every remediation, change nothing")
+    outbox: OutboxSettings = OutboxSettings()
+    lifecycle: LifecycleTimers = LifecycleTimers()
+    evaluation_interval: Duration = Field(
+        default=10.0, gt=0, description="longest time between two rounds of the rules"
+    )
+    external_url: str | None = Field(
+        default=None, description="flarewatch's URL as people reach it, for links in messages"
+    )
+
+    @field_validator("notifiers", mode="before")
+    @classmethod
+    def _notifier_names(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            errors: list[InitErrorDetails] = []
+            for name in value:
+                try:
+                    check_name(str(name))
+                except ValueError as err:
+                    errors.append(
+                        {
+                            "type": problem(
+                                str(err), "routes name notifiers; metrics and logs show them"
+                            ),
+                            "loc": (name,),
+                            "input": name,
+                        }
+                    )
+            if errors:
+                _raise_located("notifiers", errors)
+        return value
+
+    @field_validator("external_url")
+    @classmethod
+    def _external_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise problem(
+                "external_url must be an http:// or https:// URL",
+                "the address people open the status page at, e.g. https://flarewatch.example",
+            )
+        return None if value is None else value.rstrip("/")
+
+
 class Config(_Model):
     """The whole configuration file.
 
     After validation every probe has its ``interval`` and ``timeout`` set: its own, or the
     ``defaults`` (a default timeout longer than the probe's interval is cut to the interval).
+    Input values never appear in validation errors (``hide_input_in_errors``: some are
+    secrets); the loader locates each error by its key path instead.
     """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     cloudflare: CloudflareSettings
     server: ServerSettings = ServerSettings()
@@ -271,6 +363,11 @@ class Config(_Model):
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
     probes: tuple[SerializeAsAny[ProbeSettings], ...] = ()
+    alerting: AlertingSettings | None = None
+
+    _alerting_plan: Any = PrivateAttr(default=None)
+    """What :func:`monitor.configload.alerting_plan` compiled for ``alerting`` (set by the
+    loader; compiled on first use when the config was built another way)."""
 
     @field_validator("probes", mode="before")
     @classmethod

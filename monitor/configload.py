@@ -37,7 +37,21 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from monitor.config import Config, did_you_mean
+from alerting.engine import EngineConfig
+from alerting.inhibition import InhibitRule, InhibitRuleError, default_inhibit_rules
+from alerting.lifecycle import LifecycleSettings
+from alerting.matchers import MatcherError
+from alerting.routing import (
+    DEFAULT_GROUP_INTERVAL,
+    DEFAULT_GROUP_WAIT,
+    DEFAULT_REPEAT_INTERVAL,
+    Route,
+    RouteError,
+    RouteTree,
+    load_routes,
+)
+from alerting.rules import RuleError, RuleSet, load_rule_packs
+from monitor.config import AlertingSettings, Config, did_you_mean
 from probes.registry import Registry, RegistryError, default_registry
 from probes.units import parse_duration, parse_size
 
@@ -164,6 +178,8 @@ class _Reading:
     secrets: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
     broken: set[Loc] = field(default_factory=set)
+    verbatim: tuple[Loc, ...] = (("alerting", "rules"),)
+    """Values under these paths are not ``${VAR}``-expanded: rule templates use ``${…}``."""
 
     def add(self, loc: Loc, message: str, hint: str = "", *, at_key: bool = False) -> None:
         line, column = self.position(loc, at_key=at_key)
@@ -288,6 +304,8 @@ class _Builder:
     def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
         value = self._construct(node, loc)
         if not isinstance(value, str) or "$" not in value:
+            return value
+        if any(loc[: len(prefix)] == prefix for prefix in self.reading.verbatim):
             return value
         try:
             expanded, names = expand_env(value, self.reading.environ)
@@ -465,7 +483,22 @@ def _below(annotation: Any, loc: Loc, part: str | int, node: Any, registry: Regi
     if loc == ("probes",) and isinstance(part, int):
         kind = node.get("type") if isinstance(node, dict) else None
         return registry[kind].settings_model if isinstance(kind, str) and kind in registry else None
-    return _step(annotation, part) if annotation is not None else None
+    return _member(_step(annotation, part), node) if annotation is not None else None
+
+
+def _member(annotation: Any, node: Any) -> Any:
+    """The member of a union of models tagged by ``type`` (notifiers, remediation actions)
+    that a mapping with that ``type`` is meant for; anything else unchanged."""
+    kind = node.get("type") if isinstance(node, dict) else None
+    union = _unwrap(annotation)
+    if not isinstance(kind, str) or typing.get_origin(union) not in (typing.Union, types.UnionType):
+        return annotation
+    for arg in typing.get_args(union):
+        model = _unwrap(arg)
+        tag = keys_of(model).get("type") if _is_model(model) else None
+        if tag is not None and kind in typing.get_args(tag.annotation):
+            return model
+    return annotation
 
 
 def _annotation_at(loc: Loc, data: Any, registry: Registry) -> Any:
@@ -850,6 +883,8 @@ def parse_config(
     except ValidationError as err:
         _problems_from(err.errors(), data, reading)
     else:
+        if not reading.problems and config.alerting is not None:
+            config._alerting_plan = _compile_alerting(config, registry, reading)
         if not reading.problems:
             return config
     raise ConfigError(reading.problems)
@@ -923,14 +958,22 @@ def probe_counts(config: Config) -> dict[str, int]:
 
 
 def summary(source: str, config: Config) -> str:
-    """``ok: FILE: 9 probes (1 api, 1 d1, …)``."""
+    """``ok: FILE: 9 probes (1 api, 1 d1, …)``, then the alert rules and notifiers if any."""
     count = len(config.probes)
     parts = [f"{n} {kind}" for kind, n in probe_counts(config).items()]
     disabled = sum(1 for p in config.probes if not p.enabled)
     if disabled:
         parts.append(f"{disabled} disabled")
     detail = f" ({', '.join(parts)})" if parts else ""
-    return f"ok: {source}: {count} probe{'s' if count != 1 else ''}{detail}"
+    text = f"ok: {source}: {count} probe{'s' if count != 1 else ''}{detail}"
+    plan = config._alerting_plan
+    if isinstance(plan, AlertingPlan):
+        rules, notifiers = len(plan.engine.rules), len(plan.settings.notifiers)
+        text += (
+            f"; {rules} alert rule{'s' if rules != 1 else ''}, "
+            f"{notifiers} notifier{'s' if notifiers != 1 else ''}"
+        )
+    return text
 
 
 def check_config_file(path: Path, *, as_json: bool) -> int:
@@ -958,3 +1001,278 @@ def _echo_json(ok: bool, probes: int, types: dict[str, int], problems: list[Prob
         "problems": [p.as_dict() for p in problems],
     }
     click.echo(json.dumps(document, indent=2))
+
+
+# --- alerting: rules, routes, inhibition, remediation triggers ------------------------------
+
+
+@dataclass(frozen=True)
+class AlertingPlan:
+    """The ``alerting`` section compiled: what the alert service runs.
+
+    ``engine`` holds the compiled rules (packs and inline), the route tree, the inhibit rules
+    and the lifecycle timers; ``settings`` the section as validated (notifiers, remediations,
+    outbox…); ``rule_files`` the pack files the rules were read from.
+    """
+
+    settings: AlertingSettings
+    engine: EngineConfig
+    rule_files: tuple[str, ...] = ()
+
+
+def alerting_plan(
+    config: Config, registry: Registry, *, base_dir: Path | None = None
+) -> AlertingPlan | None:
+    """The compiled ``alerting`` section of ``config`` (``None`` without one).
+
+    :func:`load_config` compiles it, with file:line for every problem; a config built
+    another way is compiled here (rule files relative to ``base_dir``, default the current
+    directory). Raises :class:`ConfigError`.
+    """
+    if config.alerting is None:
+        return None
+    plan = config._alerting_plan
+    if isinstance(plan, AlertingPlan):
+        return plan
+    reading = _Reading(
+        source="<config>",
+        environ=os.environ,
+        registry=registry,
+        base_dir=base_dir or Path.cwd(),
+        read_file=Path.read_bytes,
+    )
+    compiled = _compile_alerting(config, registry, reading)
+    if reading.problems:
+        raise ConfigError(reading.problems)
+    config._alerting_plan = compiled
+    return compiled
+
+
+_PATH_PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def _loc_of(path: str) -> Loc:
+    """``("rules", 3, "select", "types", 1)`` from ``rules[3].select.types[1]``."""
+    out: list[str | int] = []
+    for match in _PATH_PART.finditer(path):
+        out.append(int(match.group(2)) if match.group(2) is not None else match.group(1))
+    return tuple(out)
+
+
+def _compile_alerting(config: Config, registry: Registry, reading: _Reading) -> AlertingPlan:
+    """Compile the alerting section, adding every problem (located) to ``reading``."""
+    settings = config.alerting
+    assert settings is not None
+    here: Loc = ("alerting",)
+    packs, files, readings = _rule_packs(settings, reading)
+    inline = reading.source
+    if settings.rules:
+        packs.append((inline, {"rules": list(settings.rules)}))
+        readings[inline] = reading
+    probes = sorted(p.name for p in config.probes)
+    for source, document in packs:
+        prefix = here if source == inline else ()
+        _unknown_probes(document, probes, readings[source], prefix)
+    rules = RuleSet.of([])
+    rules_ok = not any(r.problems for r in (reading, *readings.values()))
+    try:
+        rules = load_rule_packs(packs, known_values=registry.values_by_type())
+    except RuleError as err:
+        rules_ok = False
+        for found in err.problems:
+            where = readings.get(found.source, reading)
+            loc = (*(here if found.source == inline else ()), *_loc_of(found.path))
+            which = f"rule {found.rule!r}: " if found.rule else ""
+            where.add(loc, which + found.message, _RULE_HINT)
+    routes = _routes(settings, reading)
+    inhibit = _inhibit_rules(settings, reading)
+    known_rules = sorted(r.name for r in rules)
+    for index, hook in enumerate(settings.remediations):
+        if rules_ok and hook.when.rule is not None and hook.when.rule not in known_rules:
+            reading.add(
+                (*here, "remediations", index, "when", "rule"),
+                f"no alert rule is called {hook.when.rule!r}",
+                _choices_hint(hook.when.rule, known_rules, "rules"),
+            )
+    for pack in readings.values():
+        if pack is not reading:
+            reading.problems.extend(pack.problems)
+    timers = settings.lifecycle
+    engine = EngineConfig(
+        rules=rules,
+        routes=routes,
+        inhibit_rules=(
+            *(default_inhibit_rules() if settings.builtin_inhibit_rules else ()),
+            *inhibit,
+        ),
+        lifecycle=LifecycleSettings(
+            repeat_interval=None,
+            flap_window=timers.flap_window,
+            flap_threshold=timers.flap_threshold,
+            stale_after=timers.stale_after,
+            resolved_retention=timers.resolved_retention,
+        ),
+    )
+    return AlertingPlan(settings=settings, engine=engine, rule_files=tuple(files))
+
+
+_RULE_HINT = "docs/rules.md describes rules and lists the value names each probe type publishes"
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _rule_packs(
+    settings: AlertingSettings, reading: _Reading
+) -> tuple[list[tuple[str, object]], list[str], dict[str, _Reading]]:
+    """Read every rule file ``rule_files`` names (globs expanded, each file once, in order)."""
+    packs: list[tuple[str, object]] = []
+    files: list[str] = []
+    readings: dict[str, _Reading] = {}
+    seen: set[Path] = set()
+    for index, pattern in enumerate(settings.rule_files):
+        loc: Loc = ("alerting", "rule_files", index)
+        base = Path(pattern) if Path(pattern).is_absolute() else reading.base_dir / pattern
+        if _GLOB.search(pattern):
+            found = sorted(p for p in base.parent.glob(base.name) if p.is_file())
+            if not found:
+                reading.add(
+                    loc,
+                    f"{pattern!r} matches no file (looked in {base.parent})",
+                    "rule_files are relative to this configuration file's directory",
+                )
+        else:
+            found = [base]
+        for path in found:
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            source = str(path)
+            pack = _Reading(
+                source=source,
+                environ=reading.environ,
+                registry=reading.registry,
+                base_dir=path.parent,
+                read_file=reading.read_file,
+                verbatim=((),),
+            )
+            readings[source] = pack
+            document = _read_pack(path, pack, loc, reading)
+            if document is not None:
+                packs.append((source, document))
+                files.append(source)
+    return packs, files, readings
+
+
+def _read_pack(path: Path, pack: _Reading, loc: Loc, reading: _Reading) -> Any:
+    """One rule file's data with the place of every value, or ``None`` (problems recorded)."""
+    try:
+        text = pack.read_file(path).decode("utf-8")
+    except FileNotFoundError:
+        reading.add(loc, f"no such rule file: {path}", "rule_files are relative to this file")
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        reading.add(loc, f"cannot read the rule file {path}: {why}", "check the path")
+        return None
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        pack.problems.append(
+            Problem(
+                pack.source,
+                mark.line + 1 if mark else None,
+                mark.column + 1 if mark else None,
+                "",
+                f"not valid YAML: {err.problem}",
+                _yaml_hint(str(err.problem), _line(text, mark.line if mark else None)),
+            )
+        )
+        return None
+    if node is None:
+        pack.add((), "the rule file is empty", "a rule pack is a mapping with a `rules:` list")
+        return None
+    if _expanded_size(node, {}, set()) > MAX_VALUES:
+        pack.add((), "the rule file is too large once aliases are expanded", "write it out")
+        return None
+    pack.places[()] = _Place(None, _mark(node.start_mark))
+    return _Builder(pack).build(node, ())
+
+
+def _unknown_probes(document: object, probes: Sequence[str], where: _Reading, prefix: Loc) -> None:
+    """A rule selecting a probe by a name no probe has is an error (a typo mutes it)."""
+    items = document.get("rules") if isinstance(document, Mapping) else None
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        select = item.get("select") if isinstance(item, Mapping) else None
+        names = select.get("probes") if isinstance(select, Mapping) else None
+        if not isinstance(names, list):
+            continue
+        for position, name in enumerate(names):
+            if isinstance(name, str) and name not in probes:
+                where.add(
+                    (*prefix, "rules", index, "select", "probes", position),
+                    f"no probe is called {name!r}",
+                    _choices_hint(name, probes, "probes"),
+                )
+
+
+def _choices_hint(word: str, choices: Sequence[str], what: str) -> str:
+    guess = did_you_mean(word, choices)
+    listed = ", ".join(choices) if choices else "none"
+    return f"{guess} ({what}: {listed})" if guess else f"{what}: {listed}"
+
+
+def _routes(settings: AlertingSettings, reading: _Reading) -> RouteTree:
+    """The route tree; without ``route``, one root sending every alert to every notifier."""
+    names = sorted(settings.notifiers)
+    raw: Any = settings.route
+    if raw is None:
+        if not names:
+            return RouteTree(root=_SILENT_ROOT)
+        raw = {"receivers": names}
+    try:
+        return load_routes(raw, known_notifiers=names, path="route")
+    except RouteError as err:
+        for found in err.problems:
+            reading.add(
+                ("alerting", *_loc_of(found.path)),
+                found.message,
+                "docs/alerts.md describes routes (Alertmanager's)",
+            )
+    return RouteTree(root=_SILENT_ROOT)
+
+
+_SILENT_ROOT = Route(
+    id="{}",
+    matchers=(),
+    receivers=(),
+    group_by=(),
+    group_wait=DEFAULT_GROUP_WAIT,
+    group_interval=DEFAULT_GROUP_INTERVAL,
+    repeat_interval=DEFAULT_REPEAT_INTERVAL,
+    continue_=False,
+    routes=(),
+)
+"""The route of a config without notifiers: alerts are tracked and listed, never sent."""
+
+
+def _inhibit_rules(settings: AlertingSettings, reading: _Reading) -> list[InhibitRule]:
+    out: list[InhibitRule] = []
+    for index, raw in enumerate(settings.inhibit_rules):
+        loc: Loc = ("alerting", "inhibit_rules", index)
+        if not isinstance(raw, Mapping):
+            reading.add(loc, "an inhibit rule is a mapping", _INHIBIT_HINT)
+            continue
+        try:
+            out.append(InhibitRule.from_config(raw))
+        except (InhibitRuleError, MatcherError) as err:
+            reading.add(loc, str(err), _INHIBIT_HINT)
+    return out
+
+
+_INHIBIT_HINT = (
+    "write source_matchers and target_matchers as lists of matchers "
+    "('rule=\"probe_down\"'), equal as a list of label names"
+)
