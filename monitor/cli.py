@@ -154,3 +154,10 @@ def probe(config_path: Path, names: tuple[str, ...], as_json: bool) -> None:
 from ops.cli_logs import logs as logs_group  # noqa: E402  (sub-command groups go last)
 
 main.add_command(logs_group)
+from ops.cli_dns import dns as dns_group  # noqa: E402
+from ops.cli_explain import explain_command  # noqa: E402
+from ops.cli_perf import perf as perf_command  # noqa: E402
+
+main.add_command(dns_group)
+main.add_command(explain_command)
+main.add_command(perf_command)
