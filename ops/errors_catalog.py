@@ -18,6 +18,7 @@ Pure: no I/O, so probes, alert templates and the ``flarewatch explain`` command 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -989,9 +990,12 @@ _SERVICE_PATHS: tuple[tuple[str, Service], ...] = (
     ("/workers/", "workers"),
     ("/dns_records", "dns"),
 )
-_COMPILED: dict[str, tuple[re.Pattern[str], ...]] = {
-    e.key: tuple(re.compile(p, re.IGNORECASE) for p in e.patterns) for e in ENTRIES
-}
+
+
+@functools.cache
+def _compiled() -> dict[str, tuple[re.Pattern[str], ...]]:
+    """Every entry's patterns, compiled on first use (the CLI imports this module eagerly)."""
+    return {e.key: tuple(re.compile(p, re.IGNORECASE) for p in e.patterns) for e in ENTRIES}
 
 
 def parse_service(text: str) -> Service:
@@ -1096,7 +1100,7 @@ def explain(code_or_text: int | str, *, service: Service | None = None) -> list[
     results: list[Explanation] = []
     for entry in ENTRIES:
         by_code = entry.code is not None and entry.code in code_hints
-        by_message = not numeric and any(p.search(text) for p in _COMPILED[entry.key])
+        by_message = not numeric and any(p.search(text) for p in _compiled()[entry.key])
         ranked = _rank(
             entry,
             by_code=by_code,

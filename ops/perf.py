@@ -364,20 +364,21 @@ def _verdict(
                 leftover,
             )
     subrequests = _ratio(worker.subrequests, worker.requests)
-    silent = [c for c in found if c.estimated_ms is None and c.per_request > 0]
-    suspects: list[str] = []
+    suspects: list[tuple[str, str]] = []
     if subrequests > 0:
-        suspects.append(f"{subrequests:.2f} subrequests/request (fetch)")
+        suspects.append(("subrequests", f"{subrequests:.2f} subrequests/request (fetch)"))
     suspects += [
-        f"{_KIND_LABEL[c.kind]} {c.label} ({c.per_request:.2f} operations/request)" for c in silent
+        (name, f"{name} ({c.per_request:.2f} operations/request)")
+        for c in found
+        if c.estimated_ms is None and c.per_request > 0
+        for name in [f"{_KIND_LABEL[c.kind]} {c.label}"]
     ]
     if suspects:
-        name = suspects[0].split(" (")[0]
         return (
             f"{head}: the bindings with known latency explain {ms(explained)}; likely "
-            + " or ".join(suspects)
+            + " or ".join(text for _, text in suspects)
             + ", whose latency analytics do not report",
-            name,
+            suspects[0][0],
             leftover,
         )
     return (
