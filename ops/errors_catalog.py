@@ -164,7 +164,7 @@ def _edge(code: int, title: str, explanation: str, fix: str, *patterns: str) -> 
         fix=fix,
         source=f"{family}/error-{code}/",
         patterns=(rf"\berror\s*{code}\b", *patterns),
-        http_status=code if code >= 500 else None,
+        http_status=code if 500 <= code < 600 else None,
     )
 
 

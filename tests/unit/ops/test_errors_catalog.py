@@ -39,6 +39,11 @@ def test_every_entry_cites_a_cloudflare_source() -> None:
     assert [] == unsourced
 
 
+def test_edge_pages_carry_the_http_status_only_for_5xx() -> None:
+    """A 5xx page is that HTTP status; a 1xxx code is in the page body, not the status line."""
+    assert (522, None) == (BY_KEY["edge:522"].http_status, BY_KEY["edge:1004"].http_status)
+
+
 def test_keys_are_unique() -> None:
     """A key identifies one entry, so JSON consumers and alert templates can refer to it."""
     assert len(ENTRIES) == len(BY_KEY)
