@@ -8,10 +8,16 @@
 | ``GET /api/v1/status`` | the status document (JSON) |
 | ``GET /`` | the status page (HTML, rendered from the status document) |
 | ``POST /-/reload`` | reload the config file; needs ``Authorization: Bearer <admin token>`` |
+| ``GET /api/v1/alerts`` | the alerts (``?state=firing``, ``?fingerprint=…``, ``?rule=…``) |
+| ``GET /api/v1/silences`` | the silences (``?state=active``); ``/api/v1/silences/{id}`` one |
+| ``POST /api/v1/silences`` | create a silence (admin token) |
+| ``DELETE /api/v1/silences/{id}`` | expire a silence (admin token) |
 
 ``/-/reload`` answers 403 when ``server.admin_token`` is not configured (the admin API is
 off), 401 without a bearer token, 403 with a wrong one (compared in constant time), 200 with
-the reload's outcome, or 422 with the new file's problems (the running config stays).
+the reload's outcome, or 422 with the new file's problems (the running config stays). The
+silence changes need the admin token the same way; the alert and silence routes answer 404
+when the configuration has no ``alerting`` section.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 from pydantic import SecretStr
 
+from alerting.silences import SilenceError
 from monitor.statuspage import CONTENT_SECURITY_POLICY, render
 
 _SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
@@ -70,6 +77,46 @@ class Surface(Protocol):
         ...
 
 
+class AlertingOff(Exception):
+    """The configuration has no ``alerting`` section: there are no alerts or silences."""
+
+
+class AlertsSurface(Protocol):
+    """What the alert and silence routes ask of the daemon (each may raise
+    :class:`AlertingOff`)."""
+
+    def alerts_document(
+        self, *, states: Sequence[str], fingerprint: str | None, rule: str | None
+    ) -> dict[str, Any]:
+        """``/api/v1/alerts``, filtered."""
+        ...
+
+    def silences_document(self, *, states: Sequence[str]) -> dict[str, Any]:
+        """``/api/v1/silences``, filtered by state."""
+        ...
+
+    def silence_document(self, silence_id: str) -> dict[str, Any] | None:
+        """One silence, or ``None``."""
+        ...
+
+    async def add_silence(self, request: object) -> dict[str, Any]:
+        """Create a silence; raises :class:`alerting.silences.SilenceError`."""
+        ...
+
+    async def expire_silence(self, silence_id: str) -> dict[str, Any] | None:
+        """Expire a silence; ``None`` when there is none with that id."""
+        ...
+
+
+_ALERT_STATES = ("pending", "firing", "resolved")
+_SILENCE_STATES = ("pending", "active", "expired")
+_ALERTING_OFF = {
+    "status": "not_found",
+    "error": "alerting is not configured: add an alerting section to the configuration "
+    "(docs/alerts.md)",
+}
+
+
 def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status,
@@ -95,8 +142,50 @@ def token_matches(given: str, expected: SecretStr) -> bool:
     return hmac.compare_digest(given.encode(), expected.get_secret_value().strip().encode())
 
 
-def make_app(surface: Surface, registry: CollectorRegistry) -> web.Application:
-    """The aiohttp application serving ``surface`` and the metrics in ``registry``."""
+def admin_refusal(surface: Surface, request: web.Request, action: str) -> web.Response | None:
+    """``None`` when the request carries the admin bearer token; otherwise the answer: 403
+    when the admin API is off, 401 without a bearer token, 403 with a wrong one."""
+    expected = surface.admin_token()
+    if expected is None:
+        return _json(
+            {
+                "status": "forbidden",
+                "error": "the admin API is off: set server.admin_token (or admin_token_file) "
+                f"to allow {action}",
+            },
+            403,
+        )
+    given = bearer_token(request.headers.get("Authorization"))
+    if given is None:
+        return _json(
+            {"status": "unauthorized", "error": "send Authorization: Bearer <admin token>"},
+            401,
+            {"WWW-Authenticate": 'Bearer realm="flarewatch"'},
+        )
+    if not token_matches(given, expected):
+        return _json({"status": "forbidden", "error": "wrong admin token"}, 403)
+    return None
+
+
+def _states(request: web.Request, allowed: Sequence[str]) -> list[str] | web.Response:
+    states = [s for value in request.query.getall("state", []) for s in value.split(",") if s]
+    unknown = sorted(set(states) - set(allowed))
+    if unknown:
+        return _json(
+            {
+                "status": "bad_request",
+                "error": f"unknown state {', '.join(unknown)}; states: {', '.join(allowed)}",
+            },
+            400,
+        )
+    return states
+
+
+def make_app(
+    surface: Surface, registry: CollectorRegistry, alerts: AlertsSurface | None = None
+) -> web.Application:
+    """The aiohttp application serving ``surface``, the metrics in ``registry`` and, when
+    given, the alert and silence API of ``alerts``."""
     app = web.Application()
     metrics_handler = make_aiohttp_handler(registry)
 
@@ -131,25 +220,9 @@ def make_app(surface: Surface, registry: CollectorRegistry) -> web.Application:
         return response
 
     async def reload(request: web.Request) -> web.Response:
-        expected = surface.admin_token()
-        if expected is None:
-            return _json(
-                {
-                    "status": "forbidden",
-                    "error": "the admin API is off: set server.admin_token (or "
-                    "admin_token_file) to allow POST /-/reload, or send SIGHUP",
-                },
-                403,
-            )
-        given = bearer_token(request.headers.get("Authorization"))
-        if given is None:
-            return _json(
-                {"status": "unauthorized", "error": "send Authorization: Bearer <admin token>"},
-                401,
-                {"WWW-Authenticate": 'Bearer realm="flarewatch"'},
-            )
-        if not token_matches(given, expected):
-            return _json({"status": "forbidden", "error": "wrong admin token"}, 403)
+        refused = admin_refusal(surface, request, "POST /-/reload, or send SIGHUP")
+        if refused is not None:
+            return refused
         outcome = await surface.reload("http")
         body = {
             "status": "reloaded" if outcome.ok else "rejected",
@@ -158,12 +231,90 @@ def make_app(surface: Surface, registry: CollectorRegistry) -> web.Application:
         }
         return _json(body, 200 if outcome.ok else 422)
 
+    async def list_alerts(request: web.Request) -> web.Response:
+        states = _states(request, _ALERT_STATES)
+        if isinstance(states, web.Response):
+            return states
+        if alerts is None:
+            return _json(_ALERTING_OFF, 404)
+        try:
+            document = alerts.alerts_document(
+                states=states,
+                fingerprint=request.query.get("fingerprint"),
+                rule=request.query.get("rule"),
+            )
+        except AlertingOff:
+            return _json(_ALERTING_OFF, 404)
+        return _json(document)
+
+    async def list_silences(request: web.Request) -> web.Response:
+        states = _states(request, _SILENCE_STATES)
+        if isinstance(states, web.Response):
+            return states
+        if alerts is None:
+            return _json(_ALERTING_OFF, 404)
+        try:
+            return _json(alerts.silences_document(states=states))
+        except AlertingOff:
+            return _json(_ALERTING_OFF, 404)
+
+    async def get_silence(request: web.Request) -> web.Response:
+        if alerts is None:
+            return _json(_ALERTING_OFF, 404)
+        try:
+            found = alerts.silence_document(request.match_info["id"])
+        except AlertingOff:
+            return _json(_ALERTING_OFF, 404)
+        if found is None:
+            return _json({"status": "not_found", "error": "no silence with that id"}, 404)
+        return _json({"silence": found})
+
+    async def add_silence(request: web.Request) -> web.Response:
+        refused = admin_refusal(surface, request, "POST /api/v1/silences")
+        if refused is not None:
+            return refused
+        if alerts is None:
+            return _json(_ALERTING_OFF, 404)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _json({"status": "bad_request", "error": "the body is not JSON"}, 400)
+        try:
+            created = await alerts.add_silence(body)
+        except AlertingOff:
+            return _json(_ALERTING_OFF, 404)
+        except SilenceError as err:
+            return _json(
+                {"status": "rejected", "error": "invalid silence", "problems": list(err.problems)},
+                422,
+            )
+        return _json({"status": "created", "silence": created}, 201)
+
+    async def expire_silence(request: web.Request) -> web.Response:
+        refused = admin_refusal(surface, request, "DELETE /api/v1/silences/{id}")
+        if refused is not None:
+            return refused
+        if alerts is None:
+            return _json(_ALERTING_OFF, 404)
+        try:
+            expired = await alerts.expire_silence(request.match_info["id"])
+        except AlertingOff:
+            return _json(_ALERTING_OFF, 404)
+        if expired is None:
+            return _json({"status": "not_found", "error": "no silence with that id"}, 404)
+        return _json({"status": "expired", "silence": expired})
+
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/", page)
     app.router.add_post("/-/reload", reload)
+    app.router.add_get("/api/v1/alerts", list_alerts)
+    app.router.add_get("/api/v1/silences", list_silences)
+    app.router.add_post("/api/v1/silences", add_silence)
+    app.router.add_get("/api/v1/silences/{id}", get_silence)
+    app.router.add_delete("/api/v1/silences/{id}", expire_silence)
     return app
 
 
