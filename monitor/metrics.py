@@ -33,12 +33,14 @@ from probes.registry import Registry
 
 if TYPE_CHECKING:
     from cfapi import CloudflareClient
+    from monitor.alerts import AlertSnapshot
     from monitor.runner import ProbeRun
     from probes.analytics import AnalyticsHub
 
 PREFIX = "flarewatch_"
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+ROUND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 _SUCCESS = frozenset({Status.OK, Status.WARN})
@@ -77,6 +79,15 @@ CORE_FAMILIES = frozenset(
         "flarewatch_config_reloads",
         "flarewatch_config_last_reload_success",
         "flarewatch_config_last_reload_timestamp_seconds",
+        "flarewatch_alerts_firing",
+        "flarewatch_alerts",
+        "flarewatch_silences_active",
+        "flarewatch_remediations",
+        "flarewatch_alert_round_duration_seconds",
+        "flarewatch_notifications",
+        "flarewatch_notifications_dead_lettered",
+        "flarewatch_notification_latency_seconds",
+        "flarewatch_outbox_depth",
     }
 )
 """Families the daemon itself defines (counters without ``_total``); probe types may not reuse."""
@@ -215,6 +226,13 @@ class DaemonMetrics:
             buckets=LAG_BUCKETS,
             registry=None,
         )
+        self.alert_rounds = Histogram(
+            "flarewatch_alert_round_duration_seconds",
+            "How long one round of the alert engine takes (rules, lifecycle, grouping).",
+            buckets=ROUND_BUCKETS,
+            registry=None,
+        )
+        self._alerts: Callable[[], AlertSnapshot | None] = lambda: None
         registry.register(self)
 
     # --- fed by the daemon -------------------------------------------------------------
@@ -302,6 +320,17 @@ class DaemonMetrics:
             gauges.setdefault(PREFIX + lspec.name, {})[labels] = sample.value
         series.gauges = gauges
 
+    def bind_alerts(self, snapshot: Callable[[], AlertSnapshot | None]) -> None:
+        """Read alerting's numbers from ``snapshot`` at scrape time (``None``: alerting off).
+
+        The outbox registers its notification metrics on the same registry itself.
+        """
+        self._alerts = snapshot
+
+    def observe_alert_round(self, seconds: float) -> None:
+        """Record how long one round of the alert engine took."""
+        self.alert_rounds.observe(max(0.0, seconds))
+
     def observe_lag(self, seconds: float) -> None:
         """Record how late a probe run started."""
         self.lag.observe(max(0.0, seconds))
@@ -335,6 +364,40 @@ class DaemonMetrics:
         yield from self._declared_families()
         yield from self._api_families()
         yield from self._daemon_families()
+        yield from self._alert_families()
+
+    def _alert_families(self) -> Iterator[Metric]:
+        snap = self._alerts()
+        if snap is None:
+            return
+        firing = GaugeMetricFamily(
+            "flarewatch_alerts_firing",
+            "Firing alerts by rule and severity (0 for a configured rule not firing).",
+            labels=["rule", "severity"],
+        )
+        for (rule, severity), count in sorted(snap.firing.items()):
+            firing.add_metric([rule, severity], float(count))
+        yield firing
+        states = GaugeMetricFamily(
+            "flarewatch_alerts", "Alerts the engine keeps, by state.", labels=["state"]
+        )
+        for state, count in sorted(snap.states.items()):
+            states.add_metric([state], float(count))
+        yield states
+        yield GaugeMetricFamily(
+            "flarewatch_silences_active",
+            "Silences muting alerts now.",
+            value=float(snap.silences_active),
+        )
+        runs = CounterMetricFamily(
+            "flarewatch_remediations",
+            "Remediation hooks by outcome (ok, failed, dry_run, skipped by a guard).",
+            labels=["remediation", "outcome"],
+        )
+        for (name, outcome), count in sorted(snap.remediations.items()):
+            runs.add_metric([name, outcome], float(count))
+        yield runs
+        yield from self.alert_rounds.collect()
 
     def _probe_families(self) -> Iterator[Metric]:
         labels = ["probe", "type"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -199,8 +199,14 @@ class StatusStore:
         """Each configured probe's last run (probes that have not run are left out)."""
         return {n: s.last for n, s in self._probes.items() if s.last is not None}
 
-    def document(self, now: float, api: ApiSummary | None = None) -> dict[str, Any]:
-        """The ``/api/v1/status`` document (contract: docs/daemon.md)."""
+    def document(
+        self,
+        now: float,
+        api: ApiSummary | None = None,
+        alerts: Sequence[Mapping[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """The ``/api/v1/status`` document (contract: docs/daemon.md); ``alerts`` are the
+        alert service's entries (:meth:`monitor.alerts.AlertService.status_entries`)."""
         probes = [_probe_document(s) for s in self._probes.values()]
         return {
             "flarewatch": {
@@ -214,7 +220,7 @@ class StatusStore:
             },
             "services": services_summary(self._probes.values()),
             "probes": probes,
-            "alerts": [],
+            "alerts": [dict(a) for a in alerts],
             "api": {
                 "budget_remaining": None if api is None else api.budget_remaining,
                 "budget_limit": None if api is None else api.budget_limit,
