@@ -97,14 +97,50 @@ def simulator(host: str, port: int, seed: str, token: str | None) -> None:
     asyncio.run(_serve_simulator(host, port, seed, token, demo=False))
 
 
+def _parse_seconds(value: str, option: str) -> float:
+    from probes.units import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint=option) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than 0", param_hint=option)
+    return seconds
+
+
 @main.command()
 @click.option(
-    "--listen", default="127.0.0.1:8787", show_default=True, help="HOST:PORT to serve on."
+    "--listen",
+    default="127.0.0.1:9310",
+    show_default=True,
+    help="HOST:PORT for the status page and metrics (port 0 picks a free one).",
 )
-def demo(listen: str) -> None:
-    """Start the simulator with the SpaceVision account and show how to talk to it."""
-    host, port = _parse_listen(listen)
-    asyncio.run(_serve_simulator(host, port, "spacevision", None, demo=True))
+@click.option("--incident-every", default="2m", hidden=True, help="Time between incidents.")
+@click.option("--incident-for", default="60s", hidden=True, help="How long one is held.")
+@click.option(
+    "--incidents", default="", hidden=True, help="Comma-separated incident keys, in order."
+)
+def demo(listen: str, incident_every: str, incident_for: str, incidents: str) -> None:
+    """Run the SpaceVision estate in a simulator, monitored, with an incident every few minutes.
+
+    Starts the Cloudflare simulator and its DNS servers on loopback, runs the daemon on
+    config/demo.yaml, prints where the status page and metrics are, then plays a scripted
+    incident (KV latency spike, Worker error burst, R2 near quota, a DNS change) every two
+    minutes. Ctrl-C stops everything.
+    """
+    _parse_listen(listen)
+    every = _parse_seconds(incident_every, "--incident-every")
+    length = _parse_seconds(incident_for, "--incident-for")
+    from monitor.demo import Timing, run_demo
+
+    try:
+        timing = Timing.of(every, length)
+        keys = [key.strip() for key in incidents.split(",") if key.strip()]
+        code = run_demo(listen, timing=timing, incidents=keys)
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    sys.exit(code)
 
 
 @main.command("check-config")
