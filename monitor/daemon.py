@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -34,6 +34,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from alerting.actions import ActionContext
+from alerting.outbox import OutboxError
 from cfapi import (
     ApiError,
     AuthError,
@@ -42,10 +44,11 @@ from cfapi import (
     PermissionDenied,
     TransportError,
 )
+from monitor.alerts import AlertService, AlertServiceError, observation_of
 from monitor.app import App, probe_summary, secrets_of
 from monitor.config import Config
-from monitor.configload import ConfigError, load_config
-from monitor.http import ReloadOutcome, make_app, refresh_interval
+from monitor.configload import AlertingPlan, ConfigError, alerting_plan, load_config
+from monitor.http import AlertingOff, ReloadOutcome, make_app, refresh_interval
 from monitor.logging import Redactor, configure_logging
 from monitor.metrics import DaemonMetrics, MetricsError
 from monitor.runner import Runner, ScheduledProbe
@@ -192,6 +195,9 @@ class Daemon:
             on_skip=self.metrics.skipped,
         )
         self.app: App | None = None
+        self.alerts: AlertService | None = None
+        """The alert service, when the configuration has an ``alerting`` section."""
+        self.metrics.bind_alerts(lambda: self.alerts)
         self._web: web.AppRunner | None = None
         self._reload_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
@@ -210,7 +216,12 @@ class Daemon:
         try:
             if self.options.preflight:
                 await preflight(self.config, app)
-            await self._serve()
+            self.alerts = await self._open_alerts(self.config)
+            try:
+                await self._serve()
+            except BaseException:
+                await self._stop_alerts()
+                raise
         except BaseException:
             await app.aclose()
             raise
@@ -219,6 +230,8 @@ class Daemon:
         self.metrics.loaded(time.time())
         self.scheduler.start()
         self._apply(app)
+        if self.alerts is not None:
+            self._start_alerts(self.alerts, app)
         self._spawn(self.notifier.watchdog_loop(self.scheduler.alive))
         log.info(
             "flarewatch_started",
@@ -235,13 +248,48 @@ class Daemon:
         except (ValueError, TypeError) as err:
             raise StartError(f"the configuration cannot be used: {err}") from None
 
+    async def _open_alerts(self, config: Config) -> AlertService | None:
+        """The alert service for ``config`` (opened, not started), or ``None`` without an
+        ``alerting`` section; :class:`StartError` when its state cannot be opened."""
+        plan = self._plan(config)
+        if plan is None:
+            return None
+        try:
+            return await AlertService.open(
+                plan, Path(config.state_dir), on_round=self.metrics.observe_alert_round
+            )
+        except (AlertServiceError, OutboxError) as err:
+            raise StartError(f"alerting cannot start: {err}") from None
+
+    def _plan(self, config: Config) -> AlertingPlan | None:
+        try:
+            return alerting_plan(config, self.registry)
+        except ConfigError as err:
+            raise StartError(err.report()) from None
+
+    def _start_alerts(self, alerts: AlertService, app: App) -> None:
+        alerts.start(
+            ready=self.wait_ready,
+            actions=self._actions(app),
+            external_url=self.url,
+            probes=[p.name for p in app.probes],
+        )
+
+    def _actions(self, app: App) -> ActionContext:
+        return ActionContext(cf=app.cf, account_id=app.config.cloudflare.account_id, http=app.http)
+
+    async def _stop_alerts(self) -> None:
+        alerts, self.alerts = self.alerts, None
+        if alerts is not None:
+            await alerts.stop()
+
     async def _serve(self) -> None:
         listen = self.options.listen or self.config.server.listen
         host, _, port_text = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         surface = _Surface(self)
         runner = web.AppRunner(
-            make_app(surface, self.metrics_registry),
+            make_app(surface, self.metrics_registry, _AlertsSurface(self)),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=_HTTP_STOP_S,
@@ -288,8 +336,12 @@ class Daemon:
         return self.scheduler.apply([self._job(item) for item in app.probes])
 
     def _job(self, item: ScheduledProbe) -> Job:
+        labels = item.probe.settings.labels
+
         async def run() -> float | None:
             done = await self.runner.run(item)
+            if self.alerts is not None:
+                self.alerts.observe(observation_of(done, labels))
             self._announce_ready_if_due()
             return done.result.rerun_in_s
 
@@ -333,7 +385,8 @@ class Daemon:
                 budget_limit=snap.capacity,
                 requests_total=sum(snap.requests.values()),
             )
-        return self.state.document(time.time(), api)
+        alerts = () if self.alerts is None else self.alerts.status_entries()
+        return self.state.document(time.time(), api, alerts)
 
     def health(self) -> tuple[bool, str]:
         """Alive: the scheduler runs and its heartbeat is recent."""
@@ -395,6 +448,25 @@ class Daemon:
             if isinstance(err, StartError):
                 return self._rejected(origin, [self.redactor.scrub_text(str(err))])
             raise
+        try:
+            plan = self._plan(config)
+            opened = await self._open_alerts(config) if self.alerts is None else None
+        except BaseException as err:
+            await new.aclose(keep=old)
+            if isinstance(err, StartError):
+                return self._rejected(origin, [self.redactor.scrub_text(str(err))])
+            raise
+        if (
+            self.alerts is not None
+            and plan is not None
+            and config.state_dir != self.config.state_dir
+        ):
+            log.warning(
+                "config_state_dir_unchanged",
+                running=self.config.state_dir,
+                configured=config.state_dir,
+                hint="state_dir takes effect on restart",
+            )
         if config.server.listen != self.config.server.listen and self.options.listen is None:
             log.warning(
                 "config_listen_unchanged",
@@ -412,6 +484,7 @@ class Daemon:
         self.app = new
         self._install(new)
         restarted = self._apply(new)
+        await self._reconfigure_alerts(plan, opened, new)
         await self.scheduler.settle(_RUNS_STOP_S)
         await old.aclose(keep=new)
         after = {p.name for p in new.probes}
@@ -432,6 +505,23 @@ class Daemon:
             f"{len(new.probes)} probes: {len(added)} added, {len(removed)} removed, "
             f"{len(changed)} changed",
         )
+
+    async def _reconfigure_alerts(
+        self, plan: AlertingPlan | None, opened: AlertService | None, app: App
+    ) -> None:
+        """Alerting after a reload: started, reconfigured (keeping alert state) or stopped."""
+        if plan is None:
+            await self._stop_alerts()
+        elif opened is not None:
+            self.alerts = opened
+            self._start_alerts(opened, app)
+        elif self.alerts is not None:
+            await self.alerts.reconfigure(
+                plan,
+                probes=[p.name for p in app.probes],
+                actions=self._actions(app),
+                external_url=self.url,
+            )
 
     def _rejected(self, origin: str, problems: list[str]) -> ReloadOutcome:
         self.metrics.reloaded(success=False, at=time.time())
@@ -462,6 +552,7 @@ class Daemon:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=1.0)
+        await self._stop_alerts()
         if self._web is not None:
             await self._web.cleanup()
             self._web = None
@@ -533,6 +624,35 @@ class _Surface:
     def page_refresh_s(self) -> float:
         app = self._d.app
         return refresh_interval([p.interval_s for p in app.probes] if app else [])
+
+
+class _AlertsSurface:
+    """Adapts the daemon's alert service (if any) to :class:`monitor.http.AlertsSurface`."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._d = daemon
+
+    def _service(self) -> AlertService:
+        if self._d.alerts is None:
+            raise AlertingOff
+        return self._d.alerts
+
+    def alerts_document(
+        self, *, states: Sequence[str], fingerprint: str | None, rule: str | None
+    ) -> dict[str, Any]:
+        return self._service().alerts_document(states=states, fingerprint=fingerprint, rule=rule)
+
+    def silences_document(self, *, states: Sequence[str]) -> dict[str, Any]:
+        return self._service().silences_document(states=states)
+
+    def silence_document(self, silence_id: str) -> dict[str, Any] | None:
+        return self._service().silence_document(silence_id)
+
+    async def add_silence(self, request: object) -> dict[str, Any]:
+        return await self._service().add_silence(request)
+
+    async def expire_silence(self, silence_id: str) -> dict[str, Any] | None:
+        return await self._service().expire_silence(silence_id)
 
 
 def run_daemon(path: Path) -> int:
