@@ -135,7 +135,7 @@ def demo(listen: str, incident_every: str, incident_for: str, incidents: str) ->
     from monitor.demo import Timing, run_demo
 
     try:
-        timing = Timing.of(every, length)
+        timing = Timing(every_s=every, length_s=length)
         keys = [key.strip() for key in incidents.split(",") if key.strip()]
         code = run_demo(listen, timing=timing, incidents=keys)
     except ValueError as err:

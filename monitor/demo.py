@@ -51,8 +51,6 @@ DEFAULT_EVERY_S = 120.0
 """An incident starts every two minutes..."""
 DEFAULT_LENGTH_S = 60.0
 """...and is held for one."""
-DEFAULT_LEAD_S = 30.0
-"""The first starts this long after the daemon is ready (a green estate first)."""
 RESOLVER_SPEEDS = (20.0, 10.0, 5.0)
 """How much faster than real time each demo resolver ages its cache."""
 NAMESERVERS = 2
@@ -313,26 +311,25 @@ def incidents_named(keys: Sequence[str]) -> tuple[Incident, ...]:
 
 @dataclass(frozen=True)
 class Timing:
-    """When incidents come: the first ``lead_s`` after ready, then one every ``every_s``,
-    each held for ``length_s``."""
+    """When incidents come: one every ``every_s``, each held for ``length_s``, the first a
+    quarter of ``every_s`` after the daemon is ready (an all-green estate first)."""
 
     every_s: float = DEFAULT_EVERY_S
     length_s: float = DEFAULT_LENGTH_S
-    lead_s: float = DEFAULT_LEAD_S
 
     def __post_init__(self) -> None:
-        if self.every_s <= 0 or self.length_s <= 0 or self.lead_s < 0:
-            raise ValueError("incident times must be positive")
-        if self.length_s > self.every_s:
+        if self.every_s <= 0 or self.length_s <= 0:
+            raise ValueError("the time between incidents and their length must be more than 0")
+        if self.length_s >= self.every_s:
             raise ValueError(
-                f"an incident held for {human_s(self.length_s)} would overlap the next one, "
+                f"an incident held for {human_s(self.length_s)} would run into the next one, "
                 f"due {human_s(self.every_s)} after it starts; hold it for less"
             )
 
-    @classmethod
-    def of(cls, every_s: float, length_s: float) -> Timing:
-        """One every ``every_s``, held ``length_s``; the first at most ``every_s`` away."""
-        return cls(every_s=every_s, length_s=length_s, lead_s=min(DEFAULT_LEAD_S, every_s))
+    @property
+    def lead_s(self) -> float:
+        """From ready to the first incident."""
+        return self.every_s / 4
 
 
 @dataclass(frozen=True)
@@ -562,6 +559,12 @@ class Demo:
             except (DemoError, StartError) as err:
                 stopping.cancel()
                 click.echo(f"flarewatch demo: {err}", err=True)
+                if isinstance(err, StartError) and "cannot listen" in str(err):
+                    click.echo(
+                        "flarewatch demo: serve elsewhere with --listen HOST:PORT "
+                        "(127.0.0.1:0 picks a free port)",
+                        err=True,
+                    )
                 return 2
             else:
                 await stopping
