@@ -354,13 +354,13 @@ def plan(incidents: Sequence[Incident], timing: Timing) -> Iterator[Cue]:
 
 
 def human_s(seconds: float) -> str:
-    """``45 s``, ``2 min``, ``1 min 30 s``, ``0.5 s``."""
+    """``2.5 s``, ``60 s``, ``90 s``, ``2 min``, ``2 min 30 s``."""
     if seconds < 10 and seconds != int(seconds):
         return f"{seconds:.1f} s"
     whole = round(seconds)
+    if whole < 120:
+        return f"{whole} s"
     minutes, rest = divmod(whole, 60)
-    if not minutes:
-        return f"{rest} s"
     return f"{minutes} min" + (f" {rest} s" if rest else "")
 
 
