@@ -197,3 +197,7 @@ from ops.cli_perf import perf as perf_command  # noqa: E402
 main.add_command(dns_group)
 main.add_command(explain_command)
 main.add_command(perf_command)
+from monitor.cli_alerts import alerts_command, silence_group  # noqa: E402
+
+main.add_command(alerts_command)
+main.add_command(silence_group)
