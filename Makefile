@@ -28,7 +28,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Build the wheel and import every package from it in a clean venv, so a package
-# missing from pyproject.toml fails here rather than on a user's machine.
+# missing from pyproject.toml fails here rather than on a user's machine. The configs ship
+# as data files (share/flarewatch/config): the demo must find its own, valid as installed.
 wheel-check: $(STAMP)
 	@rm -rf dist .venv-wheel
 	$(BIN)/python -m build --wheel --outdir dist . >/dev/null
@@ -36,6 +37,15 @@ wheel-check: $(STAMP)
 	.venv-wheel/bin/python -m pip install --quiet dist/*.whl
 	cd /tmp && $(CURDIR)/.venv-wheel/bin/python -c "import monitor, probes, alerting, cfapi, cfsim, cfsim.services, ops; print('wheel imports ok')"
 	.venv-wheel/bin/flarewatch --help >/dev/null
+	cd /tmp && $(CURDIR)/.venv-wheel/bin/python -c "import sys; from monitor.demo import find_demo_config as f; p = f(); assert str(p).startswith(sys.prefix), p; print('demo config', p)"
+	cd /tmp && env CLOUDFLARE_API_BASE_URL=http://127.0.0.1:8787/client/v4 \
+	    CLOUDFLARE_API_TOKEN=wheel-check-token-0123456789abcdefghij \
+	    CLOUDFLARE_ACCOUNT_ID=0123456789abcdef0123456789abcdef \
+	    FLAREWATCH_DEMO_EDGE=127.0.0.1:8787 FLAREWATCH_DEMO_NAMESERVER=127.0.0.1:5300 \
+	    FLAREWATCH_DEMO_NAMESERVER_2=127.0.0.1:5301 FLAREWATCH_DEMO_RESOLVER_1=127.0.0.1:5302 \
+	    FLAREWATCH_DEMO_RESOLVER_2=127.0.0.1:5303 FLAREWATCH_DEMO_RESOLVER_3=127.0.0.1:5304 \
+	    FLAREWATCH_STATE_DIR=/tmp \
+	    $(CURDIR)/.venv-wheel/bin/flarewatch check-config $(CURDIR)/.venv-wheel/share/flarewatch/config/demo.yaml
 	@rm -rf .venv-wheel
 
 pytest: $(STAMP)
