@@ -7,7 +7,9 @@ import json
 from dataclasses import replace
 
 from ops.dnscheck import Report
-from tests.dnsservers import Rr
+from ops.dnsobserve import find_parent
+from probes.dnsquery import ServerAddress
+from tests.dnsservers import Rr, ZoneData
 from tests.integration.dnscheck.conftest import ZONE, Estate, finding, summary
 from tests.integration.ops.test_cli_logs import cli_env, run_cli
 
@@ -289,3 +291,28 @@ async def test_the_command_refuses_bad_input_with_exit_2(estate: Estate, tmp_pat
     assert 2 == code
     assert "is not a DNS server address" in err
     assert "Traceback" not in err
+
+
+async def test_the_parent_is_found_through_a_resolver(estate: Estate) -> None:
+    """Without --parent: the enclosing zone's nameserver is looked up (NS, then its address)."""
+    parent = await estate.lab.knot(
+        [
+            ZoneData("app", nameservers=("a.nic",), glue={"a.nic": "127.0.0.1"}).delegate(
+                ZONE, {f"ns1.{ZONE}": estate.hosts["ns1"]}
+            )
+        ],
+        name="parent",
+    )
+    resolver = await estate.lab.unbound({"app": [parent]}, name="app-resolver")
+    found = await find_parent(ZONE, [ServerAddress(resolver.host, resolver.port)], 1.0)
+    assert ServerAddress("127.0.0.1", 53) == found
+
+
+async def test_no_parent_found_is_reported_not_raised(estate: Estate) -> None:
+    """A resolver that knows nothing of the parent: the check says so and goes on."""
+    zone = estate.zone()
+    await estate.serve(zone, zone)
+    report = await estate.check(parent=None)
+    [parent] = report.findings
+    assert ("parent-unreachable", "warning") == (parent.check, parent.severity)
+    assert "give one with --parent" in parent.message
