@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.configload import load_config
 from monitor.daemon import Daemon, Options
@@ -168,6 +169,23 @@ class Session:
         """The rules firing now."""
         return {a["rule"] for a in await self.alerts(state="firing")}
 
+    async def evaluated(self) -> bool:
+        """Whether the engine has run a round (after every probe reported)."""
+        async with self.http.get(self.daemon.url + "/api/v1/alerts") as resp:
+            document: dict[str, Any] = await resp.json()
+            return document["evaluated_at"] is not None
+
+    async def undelivered(self) -> float:
+        """Notifications in the outbox not yet accepted by their receiver (all receivers)."""
+        async with self.http.get(self.daemon.url + "/metrics") as resp:
+            text = await resp.text()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "flarewatch_outbox_depth"
+            for sample in family.samples
+        )
+
 
 StartDaemon = Callable[[Path], Awaitable[Session]]
 
@@ -220,12 +238,20 @@ class Process:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.lines: list[str] = []
+        self.stdout = ""
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
-        assert self.proc.stderr is not None
+        assert self.proc.stderr is not None and self.proc.stdout is not None
+
+        async def out() -> None:
+            assert self.proc.stdout is not None
+            self.stdout = (await self.proc.stdout.read()).decode(errors="replace")
+
+        reading = asyncio.ensure_future(out())
         async for raw in self.proc.stderr:
             self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+        await reading
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """The JSON log events called ``name`` so far."""
