@@ -242,7 +242,8 @@ class Process:
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
-        assert self.proc.stderr is not None and self.proc.stdout is not None
+        assert self.proc.stderr is not None
+        assert self.proc.stdout is not None
 
         async def out() -> None:
             assert self.proc.stdout is not None

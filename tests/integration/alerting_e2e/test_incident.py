@@ -37,7 +37,8 @@ async def test_a_worker_error_burst_pages_once_rolls_back_and_resolves(
     await running.daemon.wait_ready()
     fault = await sim.control("POST", "/__sim/faults", json=FAULT)
 
-    await eventually(lambda: len(receivers.slack.delivered()) >= 1 and receivers.pagerduty_events())
+    await eventually(lambda: len(receivers.slack.delivered()) == 1)
+    await eventually(lambda: len(receivers.pagerduty_events()) == 1)
     [firing] = receivers.slack_texts()
     assert firing.startswith("🔴 FIRING:2 · probe=api-worker"), firing
     [trigger] = receivers.pagerduty_events()
@@ -57,7 +58,7 @@ async def test_a_worker_error_burst_pages_once_rolls_back_and_resolves(
     await sim.control("DELETE", f"/__sim/faults/{fault['id']}")
     await eventually(lambda: len(receivers.slack.delivered()) >= 2)
     await eventually(lambda: len(receivers.pagerduty_events()) >= 2)
-    firing_text, resolved_text = receivers.slack_texts()
+    _firing_text, resolved_text = receivers.slack_texts()
     assert resolved_text.startswith("✅ RESOLVED:2 · probe=api-worker"), resolved_text
     trigger, resolve = receivers.pagerduty_events()
     assert "resolve" == resolve["event_action"]

@@ -89,7 +89,8 @@ async def test_an_alert_that_ended_while_the_daemon_was_down_resolves_after_rest
     await eventually(lambda: len(receivers.slack.delivered()) == 2)
     await settled(second)
     texts = receivers.slack_texts()
-    assert texts[0].startswith("🔴 FIRING:2") and texts[1].startswith("✅ RESOLVED:2"), texts
+    assert texts[0].startswith("🔴 FIRING:2"), texts
+    assert texts[1].startswith("✅ RESOLVED:2"), texts
     assert ["trigger", "resolve"] == [e["event_action"] for e in receivers.pagerduty_events()]
     assert set() == await second.firing()
 

@@ -72,7 +72,8 @@ async def test_a_silence_added_with_the_cli_mutes_the_page_until_expired(
     await until(lambda: _outbox_empty(running))
     assert [] == receivers.pagerduty.requests
     [text] = receivers.slack_texts()
-    assert "1 URL check(s) failing" in text and "is down" not in text, text
+    assert "1 URL check(s) failing" in text, text
+    assert "is down" not in text, text
     shown = await spawn("alerts", "--url", url)
     assert 0 == await shown.finish()
     [row] = [line for line in shown.stdout.splitlines() if "worker_down" in line]
