@@ -1142,7 +1142,7 @@ def _rule_packs(
         else:
             found = [base]
         for path in found:
-            resolved = path.resolve()
+            resolved = Path(os.path.normpath(path))
             if resolved in seen:
                 continue
             seen.add(resolved)
