@@ -150,6 +150,10 @@ def silence_from_request(
             problems.append(f"duration: {err}")
     else:
         problems.append("ends_at or duration is required (e.g. duration: '2h')")
+    if ends_at is not None and ends_at <= now:
+        problems.append("ends_at is in the past: the silence would never mute anything")
+    elif ends_at is not None and ends_at <= starts_at:
+        problems.append("ends_at must be after starts_at")
     if problems:
         raise SilenceError(problems)
     assert ends_at is not None
