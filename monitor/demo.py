@@ -354,14 +354,17 @@ def plan(incidents: Sequence[Incident], timing: Timing) -> Iterator[Cue]:
 
 
 def human_s(seconds: float) -> str:
-    """``2.5 s``, ``60 s``, ``90 s``, ``2 min``, ``2 min 30 s``."""
+    """``2.5 s``, ``60 s``, ``90 s``, ``2 min``, ``2 min 30 s``, ``2 h``, ``2 h 30 min``."""
     if seconds < 10 and seconds != int(seconds):
         return f"{seconds:.1f} s"
     whole = round(seconds)
     if whole < 120:
         return f"{whole} s"
-    minutes, rest = divmod(whole, 60)
-    return f"{minutes} min" + (f" {rest} s" if rest else "")
+    if whole < 7200:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min" + (f" {rest} s" if rest else "")
+    hours, rest = divmod(whole // 60, 60)
+    return f"{hours} h" + (f" {rest} min" if rest else "")
 
 
 def start_line(cue: Cue, timing: Timing, note: str | None = None) -> str:

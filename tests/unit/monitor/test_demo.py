@@ -114,7 +114,16 @@ def test_a_change_that_is_not_held_has_no_duration() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(2.5, "2.5 s"), (12, "12 s"), (60, "60 s"), (90, "90 s"), (120, "2 min"), (150, "2 min 30 s")],
+    [
+        (2.5, "2.5 s"),
+        (12, "12 s"),
+        (60, "60 s"),
+        (90, "90 s"),
+        (120, "2 min"),
+        (150, "2 min 30 s"),
+        (7200, "2 h"),
+        (9000, "2 h 30 min"),
+    ],
 )
 def test_human_seconds(seconds: float, text: str) -> None:
     """Durations on the console read like a person would say them."""
