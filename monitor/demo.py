@@ -654,8 +654,7 @@ class Demo:
         http = await self._resources.enter_async_context(aiohttp.ClientSession())
         player = Player(estate.sim.url, cf, estate.sim.account_id, http, say=self.say)
         await player.set_baseline()
-        while not daemon.state.ready:  # noqa: ASYNC110 (the daemon has no event to wait on)
-            await asyncio.sleep(0.1)
+        await daemon.wait_ready()
         statuses = [s for s in daemon.state.statuses().values() if s is not None]
         failing = sum(1 for s in statuses if s.value not in ("ok", "warn"))
         self.say(f"ready: every probe has run once ({len(statuses)} probes, {failing} failing)")
