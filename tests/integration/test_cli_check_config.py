@@ -28,6 +28,8 @@ def example_env(credentials: Path) -> dict[str, str]:
     """What production gives config/example.yaml: secrets as files, the account id."""
     (credentials / "cloudflare-api-token").write_text(TOKEN + "\n")
     (credentials / "flarewatch-admin-token").write_text("admin-0123456789abcdef0123456789\n")
+    (credentials / "slack-webhook-url").write_text("https://hooks.slack.com/services/T0/B0/x\n")
+    (credentials / "pagerduty-routing-key").write_text("R0UT1NGk3yR0UT1NGk3yR0UT1NGk3y00\n")
     return {"CREDENTIALS_DIRECTORY": str(credentials), "CLOUDFLARE_ACCOUNT_ID": ACCOUNT}
 
 
@@ -101,8 +103,8 @@ def test_check_config_accepts_the_example(tmp_path: Path) -> None:
     result = check_config(str(EXAMPLE), env=example_env(tmp_path))
     assert 0 == result.returncode, result.stderr
     assert (
-        f"ok: {EXAMPLE}: 11 probes (1 api, 1 d1, 1 dns, 1 http, 2 kv, 1 pages, 2 r2, 2 workers)\n"
-        == result.stdout
+        f"ok: {EXAMPLE}: 11 probes (1 api, 1 d1, 1 dns, 1 http, 2 kv, 1 pages, 2 r2, 2 workers)"
+        "; 15 alert rules, 2 notifiers\n" == result.stdout
     )
 
 
