@@ -30,3 +30,21 @@ async def test_the_alert_latency_benchmark_runs() -> None:
     result = json.loads(out.decode().strip().splitlines()[-1])
     assert (2, 0) == (len(result["fire_samples_s"]), result["errors"])
     assert {"p50_s", "p95_s", "max_s"} == set(result["resolve"])
+
+
+async def test_the_engine_round_benchmark_runs() -> None:
+    """``--engine-rounds``: full engine rounds over 1,000 probes, figures reported."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(BENCH),
+        "--json",
+        "--engine-rounds",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(120):
+        out, err = await proc.communicate()
+    assert 0 == proc.returncode, err.decode()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert {"median_ms", "max_ms", "alerts", "groups"} <= set(result)
