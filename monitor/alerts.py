@@ -19,7 +19,7 @@ repeats them at worst (receivers get stable dedup keys), never loses them. The f
 waits until every probe has reported (the daemon's readiness), so after a restart firing
 alerts are not announced again and alerts that resolved while the daemon was down resolve
 at once. Silences live in ``silences.json`` (:mod:`monitor.silencestore`). docs/alerts.md
-("Running in the daemon") describes the behaviour for operators.
+("Operations") describes the behaviour for operators.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from alerting import grouping, lifecycle
 from alerting.actions import ActionContext, ActionResult, perform
@@ -393,6 +394,7 @@ class AlertService:
         clock: Callable[[], float] = time.time,
         on_round: Callable[[float], None] = lambda _: None,
         act: Callable[[Action, AlertEvent, ActionContext], Awaitable[ActionResult]] = perform,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.plan = plan
         self.state_dir = state_dir
@@ -403,7 +405,10 @@ class AlertService:
         self._clock = clock
         self._on_round = on_round
         self._act = act
+        self.metrics_registry = metrics_registry or CollectorRegistry(auto_describe=True)
+        """The outbox's notification metrics (the daemon's ``/metrics`` includes them)."""
         self._latest: dict[str, Observation] = {}
+        self._probes: frozenset[str] | None = None
         self._muted: Mapping[str, str] = {}
         self._evaluated_at: float | None = None
         self._cache = EvaluationCache()
@@ -424,13 +429,12 @@ class AlertService:
         plan: AlertingPlan,
         state_dir: Path,
         *,
-        registry: Any = None,
         clock: Callable[[], float] = time.time,
         on_round: Callable[[float], None] = lambda _: None,
     ) -> AlertService:
         """Open the outbox, the alert store and the silences in ``state_dir`` (creating it,
-        mode 0700). ``registry`` receives the outbox's metrics. Raises
-        :class:`AlertServiceError` or :class:`alerting.outbox.OutboxError`."""
+        mode 0700). Raises :class:`AlertServiceError` or :class:`alerting.outbox.OutboxError`."""
+        registry = CollectorRegistry(auto_describe=True)
         try:
             await asyncio.to_thread(state_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
         except OSError as err:
@@ -480,6 +484,7 @@ class AlertService:
             state=state,
             clock=clock,
             on_round=on_round,
+            metrics_registry=registry,
         )
 
     # --- lifecycle -------------------------------------------------------------------
@@ -490,9 +495,12 @@ class AlertService:
         ready: Callable[[], Awaitable[None]],
         actions: ActionContext,
         external_url: str | None,
+        probes: Collection[str] | None = None,
     ) -> None:
         """Start delivering (the outbox's workers), remediating and evaluating; the first
-        round waits for ``ready`` (every probe has reported)."""
+        round waits for ``ready`` (every probe has reported). ``probes``: the configured
+        probe names (results of others are ignored); ``None`` takes every result."""
+        self._probes = None if probes is None else frozenset(probes)
         self._external_url = self.plan.settings.external_url or external_url
         self._notifiers = self._build_notifiers()
         self.outbox.start(self._notifiers)
@@ -535,6 +543,7 @@ class AlertService:
         async with self._lock:
             old = self.plan
             self.plan = plan
+            self._probes = frozenset(probes)
             for name in [n for n in self._latest if n not in probes]:
                 del self._latest[name]
             outbox = plan.settings.outbox
@@ -601,6 +610,8 @@ class AlertService:
 
     def observe(self, observation: Observation) -> None:
         """Take a probe's newest result; the engine evaluates it shortly (never waits)."""
+        if self._probes is not None and observation.probe not in self._probes:
+            return  # a run of a probe a reload removed
         known = self._latest.get(observation.probe)
         if known is not None and known.at > observation.at:
             return
