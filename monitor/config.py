@@ -37,7 +37,7 @@ from alerting.remediation import Remediation
 from monitor.netmap import ConnectToError, parse_connect_to
 from probes.base import ProbeSettings
 from probes.registry import Registry, default_registry
-from probes.units import Duration
+from probes.units import ByteSize, Duration
 
 DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_LISTEN = "127.0.0.1:9310"
@@ -259,6 +259,66 @@ class LoggingSettings(_Model):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+DEFAULT_CAPTURE_RULES = ("worker_error_ratio_warning", "worker_error_ratio_critical")
+"""The Worker error rules of config/rules/workers.yaml: the alerts that trigger a capture."""
+
+
+class LogRetention(_Model):
+    """How long and how much the daemon's log store keeps (the oldest events go first)."""
+
+    max_age: Duration | None = Field(default=7 * 86400.0, gt=0, description="drop older events")
+    max_size: ByteSize | None = Field(default=1 << 30, gt=0, description="keep the store under")
+
+
+class LogTails(_Model):
+    """Continuous tails into the store (each holds one of a Worker's 10 tail slots)."""
+
+    workers: tuple[str, ...] = Field(default=(), description="Worker scripts to tail")
+    pages: tuple[str, ...] = Field(default=(), description="Pages projects (production) to tail")
+    sampling: float = Field(default=1.0, gt=0, le=1, description="share of events to keep")
+
+
+class LogCapture(_Model):
+    """Error capture when a Worker's error rule fires (exceptions attached to the alert)."""
+
+    enabled: bool = True
+    duration: Duration = Field(default=30.0, gt=0, le=600, description="how long to tail")
+    limit: int = Field(default=5, ge=1, le=50, description="stop after this many exceptions")
+    rules: tuple[str, ...] = Field(
+        default=DEFAULT_CAPTURE_RULES, description="the alert rules that trigger a capture"
+    )
+
+
+class LogsSettings(_Model):
+    """The ``logs:`` section: the daemon's log store, continuous tails and error capture.
+
+    ``store`` is the SQLite file (default ``<state_dir>/logs.db``); ``false`` keeps no store
+    (probe rows and tails are then not kept; capture still works).
+    """
+
+    store: str | Literal[False] | None = Field(
+        default=None, description="the store's path; false disables it"
+    )
+    retention: LogRetention = LogRetention()
+    tail: LogTails = LogTails()
+    capture: LogCapture = LogCapture()
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_text(cls, value: object) -> object:
+        if value is True:
+            return None
+        if isinstance(value, str) and not value.strip():
+            raise problem("store must be a path or false", "write a file path, or false")
+        return value
+
+    def store_path(self, state_dir: str) -> str | None:
+        """Where the store lives for ``state_dir`` (``None`` when disabled)."""
+        if self.store is False:
+            return None
+        return self.store or f"{state_dir.rstrip('/')}/logs.db"
+
+
 class LifecycleTimers(_Model):
     """The alert lifecycle's timers (``alerting.lifecycle.LifecycleSettings``; reminders come
     from each route's ``repeat_interval``)."""
@@ -364,6 +424,7 @@ class Config(_Model):
     logging: LoggingSettings = LoggingSettings()
     probes: tuple[SerializeAsAny[ProbeSettings], ...] = ()
     alerting: AlertingSettings | None = None
+    logs: LogsSettings = LogsSettings()
 
     _alerting_plan: Any = PrivateAttr(default=None)
     """What :func:`monitor.configload.alerting_plan` compiled for ``alerting`` (set by the

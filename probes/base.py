@@ -99,6 +99,8 @@ class ProbeResult:
     ``latency_ms`` is the latency of the checked thing (an HTTP answer, a KV round trip), not
     of the probe run, which the runner measures itself. ``rerun_in_s`` asks the runner to run
     the probe again sooner than its interval (e.g. while a DNS change propagates).
+    ``trace_id`` is the W3C trace id the probe sent with its request (HTTP checks), so the
+    run's stored log row joins the events of that request across Workers and Pages.
     """
 
     status: Status
@@ -109,6 +111,7 @@ class ProbeResult:
     series: tuple[Series, ...] = ()
     events: tuple[ProbeEvent, ...] = ()
     rerun_in_s: float | None = None
+    trace_id: str | None = None
 
     @classmethod
     def failed(

@@ -12,7 +12,9 @@ and never a request header (headers may carry a token).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import re
 import ssl
 import time
@@ -262,6 +264,8 @@ class HttpOutcome:
     latency_ms: float | None = None
     tls_expiry_days: float | None = None
     findings: tuple[Finding, ...] = field(default=())
+    trace_id: str | None = None
+    """The W3C trace id the check sent in its ``traceparent`` header (``None`` if none)."""
 
     @property
     def status(self) -> Status:
@@ -297,6 +301,7 @@ class HttpOutcome:
             reason=self.reason,
             latency_ms=self.latency_ms,
             values=self.values(),
+            trace_id=self.trace_id,
         )
 
 
@@ -641,9 +646,18 @@ async def check_http(
     the one the server presents now. Latency runs from sending to having read the body (at
     most :data:`MAX_BODY_BYTES`); the certificate is the last one seen (after redirects,
     the final server's).
+
+    Every request carries a W3C ``traceparent`` header (a configured one is kept as is), and
+    the outcome its trace id, so the run's stored row joins the Worker's and Pages' events
+    for the same request (``flarewatch logs trace ID``).
     """
-    headers = {"Connection": "close"}
-    headers.update((name, value.get_secret_value()) for name, value in check.headers.items())
+    headers = {"Connection": "close", "traceparent": new_traceparent()}
+    for name, value in check.headers.items():
+        if name.lower() == "traceparent":
+            del headers["traceparent"]
+        headers[name] = value.get_secret_value()
+    sent = next(v for k, v in headers.items() if k.lower() == "traceparent")
+    trace_id = trace_id_of(sent)
     body = None if check.body is None else check.body.get_secret_value()
     certs: list[bytes] = []
     token = _PEER_CERTS.set(certs)
@@ -675,10 +689,31 @@ async def check_http(
                 cert_not_after=_newest_not_after(certs),
             )
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as err:
-        return failure_outcome(url, err, timeout_s)
+        return dataclasses.replace(failure_outcome(url, err, timeout_s), trace_id=trace_id)
     finally:
         _PEER_CERTS.reset(token)
-    return evaluate(check, url, answer, now())
+    return dataclasses.replace(evaluate(check, url, answer, now()), trace_id=trace_id)
+
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(?:-.*)?")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+
+def new_traceparent(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A fresh, sampled, version-00 W3C ``traceparent`` value for one check's request."""
+    while True:
+        trace_id, span_id = random_bytes(16).hex(), random_bytes(8).hex()
+        if trace_id != _ZERO_TRACE and span_id != _ZERO_SPAN:
+            return f"00-{trace_id}-{span_id}-01"
+
+
+def trace_id_of(traceparent: str) -> str | None:
+    """The trace id of a ``traceparent`` value, or ``None`` when it is not a valid one."""
+    match = _TRACEPARENT.fullmatch(traceparent.strip().lower())
+    if match is None or match.group(1) == _ZERO_TRACE or match.group(2) == _ZERO_SPAN:
+        return None
+    return match.group(1)
 
 
 def deadline_for(timeout_s: float) -> float:
