@@ -58,6 +58,7 @@ from monitor.silencestore import SilenceStore, next_change, silence_document, si
 from monitor.state import iso
 
 if TYPE_CHECKING:
+    from monitor.capture import NotificationHook
     from monitor.runner import ProbeRun
 
 log = structlog.get_logger("flarewatch.alerts")
@@ -422,6 +423,9 @@ class AlertService:
         self._remediator: Remediator | None = None
         self._retired: list[Remediator] = []
         self._remediations: Counter[tuple[str, str]] = Counter()
+        self.hook: NotificationHook | None = None
+        """Error explanations and captured exceptions for notifications; captures started
+        on firing events (:mod:`monitor.capture`, set by the daemon)."""
 
     @classmethod
     async def open(
@@ -674,8 +678,13 @@ class AlertService:
                 a.fingerprint for n in result.notifications for a in (*n.firing, *n.resolved)
             }
             notifications = attach_outcomes(result.notifications, self._take_outcomes(fingerprints))
+            hook = self.hook
+            if hook is not None:
+                notifications = hook.annotate(notifications, self._latest)
             await self._enqueue(notifications)
             self._remediate(result)
+            if hook is not None:
+                hook.submit([e for e in result.events if e.fingerprint not in result.muted])
             self._state = result.state
             self._muted = result.muted
             self._evaluated_at = now
