@@ -91,6 +91,7 @@ async def one_start(estate: Estate, tmp: str, *, idle_s: float, pin: bool) -> di
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """``--runs`` timed starts, the last one followed by ``--idle`` seconds of sampling."""
+    imports_s, imports_mb = import_cost(args.imports)  # first: nothing else running, unpinned
     estate = await Estate.start()
     runs = []
     try:
@@ -104,7 +105,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 )
     finally:
         await estate.stop()
-    imports_s, imports_mb = import_cost(args.imports)
     idle = runs[-1]
     ready = [r["ready_s"] for r in runs]
     return {

@@ -54,6 +54,8 @@ DEFAULT_LENGTH_S = 60.0
 RESOLVER_SPEEDS = (20.0, 10.0, 5.0)
 """How much faster than real time each demo resolver ages its cache."""
 NAMESERVERS = 2
+EXPIRY_MARGIN_S = 10.0
+"""An incident's faults expire by themselves this long after it should have been cleared."""
 
 
 class DemoError(Exception):
@@ -412,13 +414,20 @@ class Player:
         for traffic in self._baseline.values():
             await self._traffic(traffic)
 
-    async def start(self, incident: Incident) -> str | None:
-        """Apply an incident's steps; a note on what changed (the DNS values), if any."""
+    async def start(self, incident: Incident, hold_s: float | None = None) -> str | None:
+        """Apply an incident's steps; a note on what changed (the DNS values), if any.
+
+        With ``hold_s``, faults also expire by themselves a little after it, should clearing
+        them fail.
+        """
         notes = []
         faults = self._faults.setdefault(incident.key, [])
         for step in incident.steps:
             if isinstance(step, Fault):
-                faults.append(await self._fault(step))
+                spec = dict(step.spec)
+                if hold_s is not None:
+                    spec.setdefault("duration_s", hold_s + EXPIRY_MARGIN_S)
+                faults.append(await self._fault(Fault(spec)))
             elif isinstance(step, Traffic):
                 await self._traffic(step)
             else:
@@ -449,7 +458,7 @@ class Player:
                 await asyncio.sleep(delay)
             try:
                 if cue.phase == "start":
-                    note = await self.start(cue.incident)
+                    note = await self.start(cue.incident, timing.length_s)
                     self._say(start_line(cue, timing, note))
                 else:
                     await self.clear(cue.incident)

@@ -311,6 +311,16 @@ async def test_a_held_incident_is_undone_when_cleared(
     assert sorted(before, key=key) == sorted(after, key=key)
 
 
+async def test_held_faults_expire_by_themselves_should_clearing_fail(
+    sim: SimHandle, player: Player
+) -> None:
+    """A demo stopped or failing mid-incident must not leave the estate broken for good."""
+    spike = next(i for i in INCIDENTS if i.key == "kv-latency")
+    await player.start(spike, hold_s=20)
+    faults = await sim.control("GET", "/__sim/faults")
+    assert [30.0] == [f["duration_s"] for f in faults]
+
+
 async def test_worker_error_burst_fails_edge_requests(sim: SimHandle, player: Player) -> None:
     """The burst is seen at the edge (the probe's HTTP check), not only in analytics."""
     burst = next(i for i in INCIDENTS if i.key == "worker-errors")
