@@ -14,6 +14,10 @@ changed probes are cancelled and started afresh. ``server.listen`` needs a resta
 
 Stop: SIGTERM or SIGINT: ``STOPPING=1``, no new runs, runs in progress cancelled, HTTP
 server closed, sessions closed — within 10 s, exit 0. Nothing persistent is deleted.
+
+Logs: every probe run is kept as a row in the log store (``logs.store``, default
+``<state_dir>/logs.db``), with continuous tails if configured, and Worker error alerts start an
+error capture (:mod:`monitor.logsink`, :mod:`monitor.capture`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from alerting.actions import ActionContext
+from alerting.lifecycle import Alert
 from alerting.outbox import OutboxError
 from cfapi import (
     ApiError,
@@ -46,15 +51,18 @@ from cfapi import (
 )
 from monitor.alerts import AlertService, AlertServiceError, observation_of
 from monitor.app import App, probe_summary, secrets_of
+from monitor.capture import Capturer, NotificationHook
 from monitor.config import Config
 from monitor.configload import AlertingPlan, ConfigError, alerting_plan, load_config
 from monitor.http import AlertingOff, ReloadOutcome, make_app, refresh_interval
 from monitor.logging import Redactor, configure_logging
+from monitor.logsink import LogSink, SinkMetrics, policy_of
 from monitor.metrics import DaemonMetrics, MetricsError
 from monitor.runner import Runner, ScheduledProbe
 from monitor.scheduler import Job, ProbeScheduler
 from monitor.sdnotify import Notifier
 from monitor.state import ApiSummary, ProbeInfo, StatusStore
+from ops.logstore import StoreError
 from probes.registry import Registry, RegistryError, default_registry
 
 log = structlog.get_logger("flarewatch")
@@ -198,6 +206,11 @@ class Daemon:
         self.alerts: AlertService | None = None
         """The alert service, when the configuration has an ``alerting`` section."""
         self.metrics.bind_alerts(lambda: self.alerts)
+        self.sink_metrics = SinkMetrics(self.metrics_registry)
+        self.logsink: LogSink | None = None
+        """The log store's writer and continuous tails (``None`` with ``logs.store: false``)."""
+        self.capturer: Capturer | None = None
+        """Error capture on Worker error alerts (with alerting and ``logs.capture.enabled``)."""
         self._web: web.AppRunner | None = None
         self._reload_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
@@ -218,7 +231,12 @@ class Daemon:
                 await preflight(self.config, app)
             self.alerts = await self._open_alerts(self.config)
             try:
-                await self._serve()
+                self.logsink = await self._open_sink(self.config)
+                try:
+                    await self._serve()
+                except BaseException:
+                    await self._close_sink()
+                    raise
             except BaseException:
                 await self._stop_alerts()
                 raise
@@ -232,6 +250,7 @@ class Daemon:
         self._apply(app)
         if self.alerts is not None:
             self._start_alerts(self.alerts, app)
+        self._configure_logs(app)
         self._spawn(self.notifier.watchdog_loop(self.scheduler.alive))
         log.info(
             "flarewatch_started",
@@ -275,10 +294,65 @@ class Daemon:
             probes=[p.name for p in app.probes],
         )
 
+    async def _open_sink(self, config: Config) -> LogSink | None:
+        """The log store's writer (opened: retention applied), or ``None`` when disabled."""
+        path = config.logs.store_path(config.state_dir)
+        if path is None:
+            return None
+        sink = LogSink(Path(path), policy_of(config.logs.retention), metrics=self.sink_metrics)
+        try:
+            await sink.open()
+        except (OSError, StoreError) as err:
+            with contextlib.suppress(Exception):
+                await sink.aclose()
+            raise StartError(
+                f"the log store {path} cannot be opened: {err}; make its directory writable "
+                "by the user flarewatch runs as, set logs.store, or disable it (store: false)"
+            ) from None
+        return sink
+
+    async def _close_sink(self) -> None:
+        sink, self.logsink = self.logsink, None
+        if sink is not None:
+            await sink.aclose()
+
+    def _configure_logs(self, app: App) -> None:
+        """Point the tails and the error capture at ``app``'s client and settings."""
+        logs = app.config.logs
+        account = app.config.cloudflare.account_id
+        if self.logsink is not None:
+            self.logsink.retention = policy_of(logs.retention)
+            self.logsink.configure_tails(app.cf, account, logs.tail)
+        if self.alerts is None:
+            return
+        scripts = {
+            p.name: str(getattr(p.probe.settings, "script", ""))
+            for p in app.probes
+            if p.type_name == "workers"
+        }
+
+        def script_of(alert: Alert) -> str | None:
+            return alert.labels.get("script") or scripts.get(alert.labels.get("probe", "")) or None
+
+        if self.capturer is None:
+            self.capturer = Capturer(
+                app.cf, account, logs.capture, script_of=script_of, metrics=self.sink_metrics
+            )
+        else:
+            self.capturer.cf, self.capturer.account_id = app.cf, account
+            self.capturer.settings, self.capturer.script_of = logs.capture, script_of
+        self.alerts.hook = NotificationHook(self.capturer)
+
+    async def _stop_capture(self) -> None:
+        capturer, self.capturer = self.capturer, None
+        if capturer is not None:
+            await capturer.stop()
+
     def _actions(self, app: App) -> ActionContext:
         return ActionContext(cf=app.cf, account_id=app.config.cloudflare.account_id, http=app.http)
 
     async def _stop_alerts(self) -> None:
+        await self._stop_capture()
         alerts, self.alerts = self.alerts, None
         if alerts is not None:
             await alerts.stop()
@@ -340,6 +414,8 @@ class Daemon:
 
         async def run() -> float | None:
             done = await self.runner.run(item)
+            if self.logsink is not None:
+                self.logsink.record(done)
             if self.alerts is not None:
                 self.alerts.observe(observation_of(done, labels))
             self._announce_ready_if_due()
@@ -467,6 +543,15 @@ class Daemon:
                 configured=config.state_dir,
                 hint="state_dir takes effect on restart",
             )
+        if config.logs.store_path(config.state_dir) != self.config.logs.store_path(
+            self.config.state_dir
+        ):
+            log.warning(
+                "config_log_store_unchanged",
+                running=self.config.logs.store_path(self.config.state_dir),
+                configured=config.logs.store_path(config.state_dir),
+                hint="logs.store takes effect on restart",
+            )
         if config.server.listen != self.config.server.listen and self.options.listen is None:
             log.warning(
                 "config_listen_unchanged",
@@ -485,6 +570,7 @@ class Daemon:
         self._install(new)
         restarted = self._apply(new)
         await self._reconfigure_alerts(plan, opened, new)
+        self._configure_logs(new)
         await self.scheduler.settle(_RUNS_STOP_S)
         await old.aclose(keep=new)
         after = {p.name for p in new.probes}
@@ -553,6 +639,7 @@ class Daemon:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=1.0)
         await self._stop_alerts()
+        await self._close_sink()
         if self._web is not None:
             await self._web.cleanup()
             self._web = None
