@@ -882,6 +882,9 @@ def parse_config(
         config = Config.model_validate(data, context={"registry": registry})
     except ValidationError as err:
         _problems_from(err.errors(), data, reading)
+        raw = _AlertingInput.of_raw(data)
+        if raw is not None:  # the rules, routes… have problems of their own: report them too
+            _check_alerting(raw, registry, reading)
     else:
         if not reading.problems and config.alerting is not None:
             config._alerting_plan = _compile_alerting(config, registry, reading)
@@ -1059,44 +1062,79 @@ def _loc_of(path: str) -> Loc:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class _AlertingInput:
+    """What the alerting checks need, from a validated section or (when the rest of the
+    file has problems) from the raw data, so that every problem is reported at once."""
+
+    rule_files: Sequence[str] = ()
+    rules: Sequence[object] = ()
+    notifiers: Sequence[str] = ()
+    route: object = None
+    inhibit_rules: Sequence[object] = ()
+    remediation_rules: Sequence[tuple[int, str]] = ()
+    """(index, ``when.rule``) of each remediation naming a rule."""
+    probes: Sequence[str] = ()
+
+    @classmethod
+    def of(cls, config: Config) -> _AlertingInput:
+        """From a validated configuration."""
+        settings = config.alerting
+        assert settings is not None
+        return cls(
+            rule_files=settings.rule_files,
+            rules=settings.rules,
+            notifiers=sorted(settings.notifiers),
+            route=settings.route,
+            inhibit_rules=settings.inhibit_rules,
+            remediation_rules=[
+                (i, h.when.rule)
+                for i, h in enumerate(settings.remediations)
+                if h.when.rule is not None
+            ],
+            probes=sorted(p.name for p in config.probes),
+        )
+
+    @classmethod
+    def of_raw(cls, data: Mapping[str, Any]) -> _AlertingInput | None:
+        """From raw data, keeping only what has the right shape (validation reports the rest)."""
+        section = data.get("alerting")
+        if not isinstance(section, Mapping):
+            return None
+
+        def listed(key: str) -> list[Any]:
+            value = section.get(key)
+            return list(value) if isinstance(value, list) else []
+
+        hooks = [
+            (i, h["when"]["rule"])
+            for i, h in enumerate(listed("remediations"))
+            if isinstance(h, Mapping)
+            and isinstance(h.get("when"), Mapping)
+            and isinstance(h["when"].get("rule"), str)
+        ]
+        notifiers = section.get("notifiers")
+        probes = data.get("probes")
+        return cls(
+            rule_files=[f for f in listed("rule_files") if isinstance(f, str)],
+            rules=listed("rules"),
+            notifiers=sorted(str(n) for n in notifiers) if isinstance(notifiers, Mapping) else [],
+            route=section.get("route") if isinstance(section.get("route"), Mapping) else None,
+            inhibit_rules=listed("inhibit_rules"),
+            remediation_rules=hooks,
+            probes=sorted(
+                p["name"]
+                for p in (probes if isinstance(probes, list) else [])
+                if isinstance(p, Mapping) and isinstance(p.get("name"), str)
+            ),
+        )
+
+
 def _compile_alerting(config: Config, registry: Registry, reading: _Reading) -> AlertingPlan:
     """Compile the alerting section, adding every problem (located) to ``reading``."""
     settings = config.alerting
     assert settings is not None
-    here: Loc = ("alerting",)
-    packs, files, readings = _rule_packs(settings, reading)
-    inline = reading.source
-    if settings.rules:
-        packs.append((inline, {"rules": list(settings.rules)}))
-        readings[inline] = reading
-    probes = sorted(p.name for p in config.probes)
-    for source, document in packs:
-        prefix = here if source == inline else ()
-        _unknown_probes(document, probes, readings[source], prefix)
-    rules = RuleSet.of([])
-    rules_ok = not any(r.problems for r in (reading, *readings.values()))
-    try:
-        rules = load_rule_packs(packs, known_values=registry.values_by_type())
-    except RuleError as err:
-        rules_ok = False
-        for found in err.problems:
-            where = readings.get(found.source, reading)
-            loc = (*(here if found.source == inline else ()), *_loc_of(found.path))
-            which = f"rule {found.rule!r}: " if found.rule else ""
-            where.add(loc, which + found.message, _RULE_HINT)
-    routes = _routes(settings, reading)
-    inhibit = _inhibit_rules(settings, reading)
-    known_rules = sorted(r.name for r in rules)
-    for index, hook in enumerate(settings.remediations):
-        if rules_ok and hook.when.rule is not None and hook.when.rule not in known_rules:
-            reading.add(
-                (*here, "remediations", index, "when", "rule"),
-                f"no alert rule is called {hook.when.rule!r}",
-                _choices_hint(hook.when.rule, known_rules, "rules"),
-            )
-    for pack in readings.values():
-        if pack is not reading:
-            reading.problems.extend(pack.problems)
+    rules, routes, inhibit, files = _check_alerting(_AlertingInput.of(config), registry, reading)
     timers = settings.lifecycle
     engine = EngineConfig(
         rules=rules,
@@ -1116,19 +1154,60 @@ def _compile_alerting(config: Config, registry: Registry, reading: _Reading) -> 
     return AlertingPlan(settings=settings, engine=engine, rule_files=tuple(files))
 
 
+def _check_alerting(
+    given: _AlertingInput, registry: Registry, reading: _Reading
+) -> tuple[RuleSet, RouteTree, list[InhibitRule], list[str]]:
+    """Load rules, route and inhibit rules; every problem goes to ``reading`` (pack files'
+    problems located in those files)."""
+    here: Loc = ("alerting",)
+    packs, files, readings = _rule_packs(given.rule_files, reading)
+    inline = reading.source
+    if given.rules:
+        packs.append((inline, {"rules": list(given.rules)}))
+        readings[inline] = reading
+    for source, document in packs:
+        prefix = here if source == inline else ()
+        _unknown_probes(document, given.probes, readings[source], prefix)
+    rules = RuleSet.of([])
+    rules_ok = not any(r.problems for r in readings.values() if r is not reading)
+    try:
+        rules = load_rule_packs(packs, known_values=registry.values_by_type())
+    except RuleError as err:
+        rules_ok = False
+        for found in err.problems:
+            where = readings.get(found.source, reading)
+            loc = (*(here if found.source == inline else ()), *_loc_of(found.path))
+            which = f"rule {found.rule!r}: " if found.rule else ""
+            where.add(loc, which + found.message, _RULE_HINT)
+    routes = _routes(given.notifiers, given.route, reading)
+    inhibit = _inhibit_rules(given.inhibit_rules, reading)
+    known_rules = sorted(r.name for r in rules)
+    for index, rule in given.remediation_rules:
+        if rules_ok and rule not in known_rules:
+            reading.add(
+                (*here, "remediations", index, "when", "rule"),
+                f"no alert rule is called {rule!r}",
+                _choices_hint(rule, known_rules, "rules"),
+            )
+    for pack in readings.values():
+        if pack is not reading:
+            reading.problems.extend(pack.problems)
+    return rules, routes, inhibit, files
+
+
 _RULE_HINT = "docs/rules.md describes rules and lists the value names each probe type publishes"
 _GLOB = re.compile(r"[*?\[]")
 
 
 def _rule_packs(
-    settings: AlertingSettings, reading: _Reading
+    rule_files: Sequence[str], reading: _Reading
 ) -> tuple[list[tuple[str, object]], list[str], dict[str, _Reading]]:
     """Read every rule file ``rule_files`` names (globs expanded, each file once, in order)."""
     packs: list[tuple[str, object]] = []
     files: list[str] = []
     readings: dict[str, _Reading] = {}
     seen: set[Path] = set()
-    for index, pattern in enumerate(settings.rule_files):
+    for index, pattern in enumerate(rule_files):
         loc: Loc = ("alerting", "rule_files", index)
         base = Path(pattern) if Path(pattern).is_absolute() else reading.base_dir / pattern
         if _GLOB.search(pattern):
@@ -1224,14 +1303,12 @@ def _choices_hint(word: str, choices: Sequence[str], what: str) -> str:
     return f"{guess} ({what}: {listed})" if guess else f"{what}: {listed}"
 
 
-def _routes(settings: AlertingSettings, reading: _Reading) -> RouteTree:
+def _routes(names: Sequence[str], raw: object, reading: _Reading) -> RouteTree:
     """The route tree; without ``route``, one root sending every alert to every notifier."""
-    names = sorted(settings.notifiers)
-    raw: Any = settings.route
     if raw is None:
         if not names:
             return RouteTree(root=_SILENT_ROOT)
-        raw = {"receivers": names}
+        raw = {"receivers": list(names)}
     try:
         return load_routes(raw, known_notifiers=names, path="route")
     except RouteError as err:
@@ -1258,9 +1335,9 @@ _SILENT_ROOT = Route(
 """The route of a config without notifiers: alerts are tracked and listed, never sent."""
 
 
-def _inhibit_rules(settings: AlertingSettings, reading: _Reading) -> list[InhibitRule]:
+def _inhibit_rules(given: Sequence[object], reading: _Reading) -> list[InhibitRule]:
     out: list[InhibitRule] = []
-    for index, raw in enumerate(settings.inhibit_rules):
+    for index, raw in enumerate(given):
         loc: Loc = ("alerting", "inhibit_rules", index)
         if not isinstance(raw, Mapping):
             reading.add(loc, "an inhibit rule is a mapping", _INHIBIT_HINT)

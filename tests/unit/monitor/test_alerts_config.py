@@ -254,3 +254,20 @@ def test_check_config_counts_rules_and_notifiers() -> None:
     """`flarewatch check-config` says how much alerting it found."""
     text = summary("test.yaml", parse(HEAD + RULE + SLACK))
     assert text.endswith("; 1 alert rule, 1 notifier")
+
+
+def test_rule_and_route_problems_come_with_the_other_problems_of_the_file() -> None:
+    """One run of check-config lists everything: a notifier missing its key does not hide
+    a rule's or a route's mistakes until it is fixed."""
+    text = (
+        HEAD
+        + RULE.replace("probes: [edge]", "probes: [egde]")
+        + "  notifiers:\n    pd: {type: pagerduty}\n"
+        + "  route: {receivers: [pdd]}\n"
+    )
+    paths = [p.path for p in problems(text)]
+    assert [
+        "alerting.rules[0].select.probes[0]",
+        "alerting.notifiers.pd.routing_key",
+        "alerting.route.receivers[0]",
+    ] == paths
