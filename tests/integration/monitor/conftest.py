@@ -40,12 +40,14 @@ def config_data(
     interval: str = "0.3s",
     timeout: str = "0.25s",
     admin_token: str | None = ADMIN_TOKEN,
+    state_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """A config document for the simulator's account, listening on a free port."""
+    """A config document for the simulator's account, listening on a free port; without a
+    ``state_dir`` it keeps no log store (nothing is written outside the test's directory)."""
     server: dict[str, Any] = {"listen": "127.0.0.1:0"}
     if admin_token is not None:
         server["admin_token"] = admin_token
-    return {
+    data: dict[str, Any] = {
         "cloudflare": {
             "account_id": sim.account_id,
             "api_token": sim.token,
@@ -55,6 +57,11 @@ def config_data(
         "defaults": {"interval": interval, "timeout": timeout},
         "probes": probes,
     }
+    if state_dir is None:
+        data["logs"] = {"store": False}
+    else:
+        data["state_dir"] = str(state_dir)
+    return data
 
 
 def write_yaml(path: Path, data: dict[str, Any]) -> None:
@@ -133,7 +140,9 @@ def control() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-async def start_daemon(sim: SimHandle, control: dict[str, Any]) -> AsyncIterator[Starter]:
+async def start_daemon(
+    sim: SimHandle, control: dict[str, Any], tmp_path: Path
+) -> AsyncIterator[Starter]:
     """Start in-process daemons against ``sim``; each is stopped after the test."""
     started: list[Running] = []
 
@@ -145,6 +154,7 @@ async def start_daemon(sim: SimHandle, control: dict[str, Any]) -> AsyncIterator
         options: Options | None = None,
         **overrides: Any,
     ) -> Running:
+        overrides.setdefault("state_dir", tmp_path / "state")
         data = config_data(sim, probes, **overrides)
         loader = None
         source = "<test>"

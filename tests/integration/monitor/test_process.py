@@ -46,6 +46,7 @@ def real_config(sim: SimHandle, **overrides: Any) -> dict[str, Any]:
             {"name": "www", "type": "http", "url": "http://www.spacevision.app/"},
             {"name": "main-db", "type": "d1", "database": "spacevision-db"},
         ],
+        "logs": {"store": False},  # no state written outside the test's directory
     }
     config.update(overrides)
     return config

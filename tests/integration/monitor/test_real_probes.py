@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,10 +23,11 @@ TIMEOUT_S = 0.8
 
 
 @pytest.fixture
-async def estate(sim: SimHandle) -> AsyncIterator[Running]:
+async def estate(sim: SimHandle, tmp_path: Path) -> AsyncIterator[Running]:
     """The daemon watching a slice of the SpaceVision estate with the built-in probe types."""
     edge = urlsplit(sim.url).netloc
     data: dict[str, Any] = {
+        "state_dir": str(tmp_path / "state"),
         "cloudflare": {
             "account_id": sim.account_id,
             "api_token": sim.token,
