@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from probes.base import ProbeEvent, Status, worst
+from monitor.capture import explanation_of
+from probes.base import ProbeEvent, ProbeResult, Status, worst
 
 if TYPE_CHECKING:
     from monitor.runner import ProbeRun
@@ -256,6 +257,14 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _explanation(result: ProbeResult | None) -> str | None:
+    """The error catalogue's line for a failed run whose message names a Cloudflare code or
+    a binding error (``None`` otherwise)."""
+    if result is None or result.status is Status.OK:
+        return None
+    return explanation_of(result.message)
+
+
 def _probe_document(state: _ProbeState) -> dict[str, Any]:
     info, last = state.info, state.last
     result = None if last is None else last.result
@@ -267,6 +276,7 @@ def _probe_document(state: _ProbeState) -> dict[str, Any]:
         "status": str(_status_of(state)),
         "reason": None if result is None or result.reason is None else str(result.reason),
         "message": "not run yet" if result is None else result.message,
+        "explanation": _explanation(result),
         "latency_ms": None if result is None else _finite(result.latency_ms),
         "duration_ms": None if last is None else round(last.duration_s * 1000.0, 3),
         "checked_at": None if last is None else iso(last.started_at),
