@@ -165,6 +165,7 @@ def test_document_follows_the_contract() -> None:
         "status": "warn",
         "reason": "http_status",
         "message": "slow",
+        "explanation": None,
         "latency_ms": 41.2,
         "duration_ms": 55.0,
         "checked_at": iso(1000.0),
