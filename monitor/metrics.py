@@ -33,7 +33,7 @@ from probes.registry import Registry
 
 if TYPE_CHECKING:
     from cfapi import CloudflareClient
-    from monitor.alerts import AlertSnapshot
+    from monitor.alerts import AlertService
     from monitor.runner import ProbeRun
     from probes.analytics import AnalyticsHub
 
@@ -232,7 +232,7 @@ class DaemonMetrics:
             buckets=ROUND_BUCKETS,
             registry=None,
         )
-        self._alerts: Callable[[], AlertSnapshot | None] = lambda: None
+        self._alerts: Callable[[], AlertService | None] = lambda: None
         registry.register(self)
 
     # --- fed by the daemon -------------------------------------------------------------
@@ -320,12 +320,10 @@ class DaemonMetrics:
             gauges.setdefault(PREFIX + lspec.name, {})[labels] = sample.value
         series.gauges = gauges
 
-    def bind_alerts(self, snapshot: Callable[[], AlertSnapshot | None]) -> None:
-        """Read alerting's numbers from ``snapshot`` at scrape time (``None``: alerting off).
-
-        The outbox registers its notification metrics on the same registry itself.
-        """
-        self._alerts = snapshot
+    def bind_alerts(self, service: Callable[[], AlertService | None]) -> None:
+        """Read alerting's numbers at scrape time from the service ``service`` returns
+        (``None``: alerting off), with its outbox's notification metrics."""
+        self._alerts = service
 
     def observe_alert_round(self, seconds: float) -> None:
         """Record how long one round of the alert engine took."""
@@ -367,9 +365,10 @@ class DaemonMetrics:
         yield from self._alert_families()
 
     def _alert_families(self) -> Iterator[Metric]:
-        snap = self._alerts()
-        if snap is None:
+        service = self._alerts()
+        if service is None:
             return
+        snap = service.snapshot()
         firing = GaugeMetricFamily(
             "flarewatch_alerts_firing",
             "Firing alerts by rule and severity (0 for a configured rule not firing).",
@@ -398,6 +397,7 @@ class DaemonMetrics:
             runs.add_metric([name, outcome], float(count))
         yield runs
         yield from self.alert_rounds.collect()
+        yield from service.metrics_registry.collect()
 
     def _probe_families(self) -> Iterator[Metric]:
         labels = ["probe", "type"]
