@@ -133,9 +133,11 @@ def explanation_of(message: str) -> str | None:
 def attach_explanations(
     notifications: Sequence[Notification], messages: Mapping[str, str]
 ) -> tuple[Notification, ...]:
-    """The notifications with annotation ``explanation`` on every alert whose probe's last
-    message (``messages`` by probe name) the error catalogue explains; an alert whose rule
-    set its own ``explanation`` keeps it (pure)."""
+    """The notifications with annotation ``explanation`` on every firing alert whose probe's
+    last message (``messages`` by probe name) the error catalogue explains, and the
+    ``description`` ending with it (receivers that show only the description show it too);
+    an alert whose rule set its own ``explanation`` keeps it. Resolved alerts are left
+    alone: their error is gone (pure)."""
 
     def annotated(alert: Alert) -> Alert:
         if alert.annotations.get("explanation"):
@@ -143,9 +145,16 @@ def attach_explanations(
         text = explanation_of(messages.get(alert.labels.get("probe", ""), ""))
         if text is None:
             return alert
-        return replace(alert, annotations={**alert.annotations, "explanation": text})
+        description = alert.annotations.get("description", "").rstrip()
+        line = f"Explanation: {text}"
+        annotations = {
+            **alert.annotations,
+            "explanation": text,
+            "description": f"{description}\n\n{line}" if description else line,
+        }
+        return replace(alert, annotations=annotations)
 
-    return _each_alert(notifications, annotated)
+    return tuple(replace(n, firing=tuple(annotated(a) for a in n.firing)) for n in notifications)
 
 
 def _each_alert(
