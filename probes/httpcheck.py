@@ -740,6 +740,13 @@ def combine(outcomes: Sequence[HttpOutcome]) -> tuple[Status, Reason | None, str
     return status, reason, "; ".join(f"{o.target}: {o.message}" for o in outcomes)
 
 
+def trace_of(outcomes: Sequence[HttpOutcome]) -> str | None:
+    """The trace id a run of several checks reports: the worst check's (its failure is what
+    one follows into the Worker's events), the first check's when all are alike."""
+    ranked = sorted(outcomes, key=lambda o: -o.status.rank)
+    return next((o.trace_id for o in ranked if o.trace_id), None)
+
+
 def http_values(outcomes: Sequence[HttpOutcome]) -> dict[str, float]:
     """Values of several checks: the worst check's status code, the slowest latency.
 

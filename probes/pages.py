@@ -36,6 +36,7 @@ from probes.httpcheck import (
     deadline_for,
     http_values,
     judge,
+    trace_of,
 )
 from probes.units import Duration
 from probes.workers import (
@@ -234,6 +235,7 @@ class PagesProbe(Probe[PagesSettings]):
             latency_ms=values.get("latency_ms"),
             values=values,
             events=events,
+            trace_id=trace_of(outcomes),
         )
 
     def _change(

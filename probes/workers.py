@@ -48,6 +48,7 @@ from probes.httpcheck import (
     deadline_for,
     http_values,
     judge,
+    trace_of,
 )
 from probes.units import Duration
 
@@ -436,6 +437,7 @@ class WorkersProbe(Probe[WorkersSettings]):
             latency_ms=values.get("latency_ms"),
             values=values,
             events=events,
+            trace_id=trace_of(outcomes),
         )
 
     async def _deployment(

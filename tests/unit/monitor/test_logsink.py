@@ -30,6 +30,7 @@ from monitor.runner import ProbeRun
 from ops.capture import CapturedException
 from ops.logevents import probe_row
 from probes.base import ProbeResult, Reason, Status
+from probes.httpcheck import Finding, HttpOutcome, trace_of
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 STACK = (
@@ -107,6 +108,15 @@ def test_a_probe_row_without_a_trace_has_none() -> None:
     failed = ProbeResult.failed(Reason.API_ERROR, "Cloudflare API: error (code 10000)")
     row = probe_row(probe_record(run_of(failed)))
     assert ("", "error", "crit") == (row.trace_id, row.level.label, row.outcome)
+
+
+def test_a_run_of_several_checks_reports_the_worst_check_s_trace() -> None:
+    """The failing request is the one worth following into the Worker's events."""
+    ok = HttpOutcome("a", "200 in 3 ms", trace_id="a" * 32)
+    bad = HttpOutcome(
+        "b", "", findings=(Finding(Status.CRIT, Reason.HTTP_STATUS, "500"),), trace_id="b" * 32
+    )
+    assert ("b" * 32, "a" * 32, None) == (trace_of([ok, bad]), trace_of([ok]), trace_of([]))
 
 
 def test_a_malformed_trace_id_is_dropped_not_raised() -> None:
