@@ -292,6 +292,7 @@ class _Probe:
     values: Mapping[str, Any]
     history: Sequence[Any]
     events: Sequence[Mapping[str, Any]]
+    explanation: str | None = None
 
 
 def render(status: Mapping[str, Any], *, refresh_s: float = 10.0) -> str:
@@ -396,6 +397,7 @@ def _probe(raw: Mapping[str, Any]) -> _Probe:
         state=_state(raw.get("status"), checked_at is not None),
         reason=_text(reason) if reason else None,
         message=_text(raw.get("message")),
+        explanation=_text(raw.get("explanation")) or None,
         latency_ms=_number(raw.get("latency_ms")),
         duration_ms=_number(raw.get("duration_ms")),
         checked_at=checked_at,
@@ -815,6 +817,8 @@ def _probe_row(probe: _Probe, now: datetime | None) -> str:
             f'<span class="event">↻ {_e(latest.get("message") or latest.get("kind"))} '
             f"({_when(_parse_time(at_raw), at_raw, now)})</span>"
         )
+    if probe.explanation and state not in (Status.OK.value, _PENDING):
+        message += f'<span class="event">ⓘ {_clip(probe.explanation)}</span>'
     message += _details(probe, now)
     return (
         f'<tr id="probe-{_e(probe.name)}" class="r-{state}" data-probe="{_e(probe.name)}" '

@@ -27,6 +27,7 @@ from monitor.capture import (
 from monitor.config import DEFAULT_CAPTURE_RULES, LogCapture, LogsSettings
 from monitor.logsink import SinkMetrics, policy_of, probe_record
 from monitor.runner import ProbeRun
+from monitor.statuspage import render
 from ops.capture import CapturedException
 from ops.logevents import probe_row
 from probes.base import ProbeResult, Reason, Status
@@ -275,3 +276,16 @@ async def test_a_capture_that_cannot_tail_is_a_note_and_counted(
     [report] = service.take("a")
     counted = registry.get_sample_value("flarewatch_log_captures_total", {"outcome": outcome})
     assert (outcome, True, 1.0) == (report.outcome, report.note.startswith("not captured"), counted)
+
+
+def test_the_status_page_shows_a_failing_probe_s_explanation() -> None:
+    """The page's reader sees what Error 1101 means next to the failing probe."""
+    probe = {
+        "name": "api-worker",
+        "status": "crit",
+        "checked_at": "2026-11-27T14:00:00.000Z",
+        "message": "expected status 2xx (body: error code: 1101)",
+        "explanation": "1101 Error 1101: Worker threw a JavaScript exception: tail it",
+    }
+    page = render({"probes": [probe]})
+    assert "ⓘ 1101 Error 1101: Worker threw a JavaScript exception: tail it" in page
