@@ -68,11 +68,19 @@ class CaptureFn(Protocol):
 # --- pure: what a notification shows ---------------------------------------------------
 
 
+def without_query(url: str) -> str:
+    """``url`` without its query string and fragment (pure)."""
+    return url.split("#", 1)[0].split("?", 1)[0]
+
+
 def exception_text(exc: CapturedException, stack_lines: int = STACK_LINES) -> str:
-    """``TypeError: x is undefined`` / ``GET https://… → 500`` / the first stack lines."""
+    """``TypeError: x is undefined`` / ``GET https://…/path → 500`` (no query string) / the
+    first stack lines."""
     lines = [exc.title]
-    if exc.request:
-        lines.append(f"  request: {exc.request}")
+    # The query string may carry a visitor's token: a notification shows the path only.
+    request = replace(exc, url=without_query(exc.url)).request
+    if request:
+        lines.append(f"  request: {request}")
     stack = [s.rstrip() for s in exc.stack.splitlines() if s.strip()]
     # A V8 stack starts with "Name: message" again; the frames follow.
     if stack and stack[0].strip() == exc.title:

@@ -159,6 +159,12 @@ def test_an_exception_shows_its_request_and_first_stack_lines() -> None:
     ) == text
 
 
+def test_a_notification_never_shows_the_request_s_query_string() -> None:
+    """A visitor's token in ?token=… must not land in Slack."""
+    leaky = replace(exc(), url="https://api.spacevision.app/v1/x?token=s3cr3t#frag")
+    assert "s3cr3t" not in exception_text(leaky)
+
+
 def test_a_capture_at_the_tail_limit_reads_as_a_note() -> None:
     """An operator learns why no exceptions came with the alert."""
     report = CaptureReport("api", "tail_limit", note="not captured: 10 tails")
