@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
 from prometheus_client import CollectorRegistry
 
 from monitor.config import Config
+from monitor.configload import load_config
 from monitor.daemon import Daemon, Options
 from monitor.logsink import LogSink
 from ops.logevents import Level, LogRow
@@ -182,5 +184,37 @@ async def test_stored_rows_and_store_size_are_metrics(sim: SimHandle, tmp_path: 
         await daemon.logsink.flush()
         size = registry.get_sample_value("flarewatch_log_store_size_bytes")
         assert (size or 0) > 0
+    finally:
+        await daemon.stop()
+
+
+async def test_a_reload_starts_and_stops_continuous_tails(sim: SimHandle, tmp_path: Path) -> None:
+    """Adding `logs.tail.workers` on reload attaches a tail to the Worker; removing it
+    deletes the tail again (a tail slot is never leaked)."""
+    path = tmp_path / "flarewatch.yaml"
+    data = document(sim, tmp_path / "state")
+    path.write_text(yaml.safe_dump(data))
+    daemon = Daemon(
+        load_config(path, registry=REGISTRY),
+        registry=REGISTRY,
+        loader=lambda: load_config(path, registry=REGISTRY),
+        source=str(path),
+        options=Options(startup_jitter_s=0.05, heartbeat_s=0.1),
+        metrics_registry=CollectorRegistry(),
+    )
+    await daemon.start()
+    tails_url = f"/accounts/{sim.account_id}/workers/scripts/api/tails"
+
+    async def tails(count: int) -> bool:
+        _, answer = await sim.call("GET", tails_url)
+        return len(answer["result"]) == count
+
+    try:
+        path.write_text(yaml.safe_dump({**data, "logs": {"tail": {"workers": ["api"]}}}))
+        assert (await daemon.reload("test")).ok
+        await until(lambda: tails(1))
+        path.write_text(yaml.safe_dump(data))
+        assert (await daemon.reload("test")).ok
+        await until(lambda: tails(0))
     finally:
         await daemon.stop()
