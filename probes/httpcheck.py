@@ -224,6 +224,20 @@ def target_of(url: str) -> str:
     return f"{parsed.host or ''}{path}"
 
 
+def url_checks(
+    url: str | None, urls: Sequence[str | HttpCheck], options: HttpCheckOptions
+) -> list[tuple[str, HttpCheckOptions]]:
+    """Every HTTP check of a probe: ``url`` first, then ``urls`` in order.
+
+    A plain URL is checked with the probe's own ``options``; an item written as a mapping is
+    a check of its own.
+    """
+    plain: list[str | HttpCheck] = [url] if url is not None else []
+    return [
+        (item, options) if isinstance(item, str) else (item.url, item) for item in [*plain, *urls]
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
     """What the server answered (the shell's output, the core's input)."""

@@ -37,6 +37,7 @@ from probes.httpcheck import (
     http_values,
     judge,
     trace_of,
+    url_checks,
 )
 from probes.units import Duration
 from probes.workers import (
@@ -69,11 +70,7 @@ class PagesSettings(ProbeSettings, HttpCheckOptions):
 
     def checks(self) -> list[tuple[str, HttpCheckOptions]]:
         """Every HTTP check: ``url`` first, then ``urls`` in order."""
-        plain: list[str | HttpCheck] = [self.url] if self.url is not None else []
-        return [
-            (item, self) if isinstance(item, str) else (item.url, item)
-            for item in [*plain, *self.urls]
-        ]
+        return url_checks(self.url, self.urls, self)
 
 
 @dataclass(frozen=True, slots=True)
