@@ -979,10 +979,32 @@ def summary(source: str, config: Config) -> str:
     return text
 
 
+def load_for_command(path: Path) -> tuple[Config, Registry] | None:
+    """Load ``path`` with the installed probe types (plugins included), as commands do.
+
+    On failure, every problem is printed to stderr and ``None`` is returned: exit code 2.
+    """
+    try:
+        registry = default_registry()
+    except (RegistryError, ImportError) as err:
+        click.echo(f"flarewatch: the probe types cannot be loaded: {err}", err=True)
+        return None
+    try:
+        return load_config(path, registry=registry), registry
+    except ConfigError as err:
+        click.echo(err.report(), err=True)
+        return None
+
+
 def check_config_file(path: Path, *, as_json: bool) -> int:
     """``flarewatch check-config``: print the verdict; 0 when valid, 2 with every problem."""
     try:
-        config = load_config(path)
+        registry = default_registry()
+    except (RegistryError, ImportError) as err:
+        click.echo(f"flarewatch: the probe types cannot be loaded: {err}", err=True)
+        return 2
+    try:
+        config = load_config(path, registry=registry)
     except ConfigError as err:
         if as_json:
             _echo_json(False, 0, {}, err.problems)

@@ -53,7 +53,13 @@ from monitor.alerts import AlertService, AlertServiceError, observation_of
 from monitor.app import App, probe_summary, secrets_of
 from monitor.capture import Capturer, NotificationHook
 from monitor.config import Config
-from monitor.configload import AlertingPlan, ConfigError, alerting_plan, load_config
+from monitor.configload import (
+    AlertingPlan,
+    ConfigError,
+    alerting_plan,
+    load_config,
+    load_for_command,
+)
 from monitor.http import AlertingOff, ReloadOutcome, make_app, refresh_interval
 from monitor.logging import Redactor, configure_logging
 from monitor.logsink import LogSink, SinkMetrics, policy_of
@@ -63,7 +69,7 @@ from monitor.scheduler import Job, ProbeScheduler
 from monitor.sdnotify import Notifier
 from monitor.state import ApiSummary, ProbeInfo, StatusStore
 from ops.logstore import StoreError
-from probes.registry import Registry, RegistryError, default_registry
+from probes.registry import Registry
 
 log = structlog.get_logger("flarewatch")
 
@@ -744,16 +750,10 @@ class _AlertsSurface:
 
 def run_daemon(path: Path) -> int:
     """``flarewatch run -c PATH``: the exit code (0 stopped, 2 bad config or cannot start)."""
-    try:
-        registry = default_registry()
-    except (RegistryError, ImportError) as err:
-        click.echo(f"flarewatch: the probe types cannot be loaded: {err}", err=True)
+    loaded = load_for_command(path)
+    if loaded is None:
         return 2
-    try:
-        config = load_config(path, registry=registry)
-    except ConfigError as err:
-        click.echo(err.report(), err=True)
-        return 2
+    config, registry = loaded
     redactor = configure_logging(
         level=config.logging.level,
         fmt=config.logging.format,

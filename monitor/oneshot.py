@@ -26,12 +26,12 @@ import structlog
 
 from monitor.app import App, secrets_of
 from monitor.config import Config
-from monitor.configload import ConfigError, load_config
+from monitor.configload import load_for_command
 from monitor.logging import Redactor, configure_logging
 from monitor.runner import ProbeRun, run_probe
 from monitor.state import iso
 from probes.base import Status
-from probes.registry import Registry, RegistryError, default_registry
+from probes.registry import Registry
 
 log = structlog.get_logger("flarewatch")
 
@@ -136,16 +136,10 @@ async def run_once(config: Config, registry: Registry, redactor: Redactor) -> li
 
 def probe_command(path: Path, names: Sequence[str], *, as_json: bool) -> int:
     """``flarewatch probe``: run, print, and return the exit code (see the module docstring)."""
-    try:
-        registry = default_registry()
-    except (RegistryError, ImportError) as err:
-        click.echo(f"flarewatch: the probe types cannot be loaded: {err}", err=True)
+    loaded = load_for_command(path)
+    if loaded is None:
         return 2
-    try:
-        config = load_config(path, registry=registry)
-    except ConfigError as err:
-        click.echo(err.report(), err=True)
-        return 2
+    config, registry = loaded
     chosen, unknown = select(config, names)
     if unknown:
         known = ", ".join(p.name for p in config.probes) or "none"
