@@ -18,6 +18,7 @@ from tests.integration.alerting_e2e.conftest import (
     eventually,
     receivers,
     start_daemon,
+    until,
     write_config,
 )
 
@@ -111,3 +112,24 @@ async def test_the_status_document_explains_a_failing_probe(
         return text.startswith("1101 ")
 
     await eventually(explained)
+
+
+async def test_stopping_the_daemon_mid_capture_deletes_its_tail(
+    sim: SimHandle, receivers: Receivers, start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    """A capture still tailing at shutdown must not leave one of the Worker's 10 tail slots
+    taken."""
+    path = capture_config(sim, tmp_path, receivers, duration="10m", limit=50)
+    running = await start_daemon(path)
+    await running.daemon.wait_ready()
+    await sim.control("POST", "/__sim/faults", json=FAULT)
+    tails_url = f"/accounts/{sim.account_id}/workers/scripts/api/tails"
+
+    async def tailing() -> bool:
+        _, answer = await sim.call("GET", tails_url)
+        return len(answer["result"]) == 1
+
+    await until(tailing)
+    await running.daemon.stop()
+    _, answer = await sim.call("GET", tails_url)
+    assert [] == answer["result"]
