@@ -643,6 +643,7 @@ class Demo:
             + ", ".join(r.address for r in estate.resolvers)
         )
         out(f"  config      : {path} ({len(daemon.config.probes)} probes)")
+        out(f"  state       : {daemon.config.state_dir} (alerts, the log store; deleted on exit)")
         out("")
         names = ", ".join(incident.title for incident in self.incidents)
         out(
