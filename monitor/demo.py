@@ -200,7 +200,20 @@ class DnsFlip:
     values: tuple[str, str]
 
 
-Step = Fault | Traffic | DnsFlip
+@dataclass(frozen=True)
+class EdgeLoad:
+    """Real requests to a site at the simulator's edge while the incident lasts.
+
+    Background traffic exists only in analytics; these reach the Worker, so its tail (the
+    daemon's error capture, ``wrangler tail``) sees the invocations and their exceptions.
+    """
+
+    host: str
+    path: str
+    rps: float
+
+
+Step = Fault | Traffic | DnsFlip | EdgeLoad
 
 
 @dataclass(frozen=True)
@@ -222,7 +235,7 @@ class Incident:
 
 
 BASELINE: tuple[Traffic, ...] = (
-    Traffic("workers", "api", rps=4.0, error_ratio=0.002, cpu_ms=1.8, duration_ms=25.0),
+    Traffic("workers", "api", rps=6.0, error_ratio=0.002, cpu_ms=1.8, duration_ms=25.0),
     Traffic("workers", "image-processor", rps=0.5, cpu_ms=14.0, duration_ms=120.0),
     Traffic("kv", "SESSIONS", rps=20.0, latency_ms=4.0),
     Traffic("kv", "CONFIG", rps=50.0, latency_ms=2.0),
@@ -249,7 +262,7 @@ INCIDENTS: tuple[Incident, ...] = (
         recovery="api-worker recovers at its next run (within 10 s)",
         probes=("api-worker",),
         steps=(
-            Traffic("workers", "api", rps=4.0, error_ratio=0.12, cpu_ms=1.8, duration_ms=25.0),
+            Traffic("workers", "api", rps=6.0, error_ratio=0.12, cpu_ms=1.8, duration_ms=25.0),
             Fault(
                 {
                     "service": "workers",
@@ -259,6 +272,7 @@ INCIDENTS: tuple[Incident, ...] = (
                     "error_ratio": 0.5,
                 }
             ),
+            EdgeLoad("api.spacevision.app", "/health", rps=0.5),
         ),
     ),
     Incident(
@@ -408,6 +422,7 @@ class Player:
         self._baseline = {(t.kind, t.subject): t for t in baseline}
         self._ids: dict[tuple[str, str], str] = {}
         self._faults: dict[str, list[str]] = {}
+        self._loads: dict[str, list[asyncio.Task[None]]] = {}
 
     async def set_baseline(self) -> None:
         """Start the steady background traffic."""
@@ -430,12 +445,16 @@ class Player:
                 faults.append(await self._fault(Fault(spec)))
             elif isinstance(step, Traffic):
                 await self._traffic(step)
+            elif isinstance(step, EdgeLoad):
+                task = asyncio.ensure_future(self._load(step))
+                self._loads.setdefault(incident.key, []).append(task)
             else:
                 notes.append(await self._flip(step))
         return "; ".join(notes) or None
 
     async def clear(self, incident: Incident) -> None:
         """Remove a held incident's faults and put its subjects' traffic back to the baseline."""
+        await _cancel(self._loads.pop(incident.key, []))
         for fault_id in self._faults.pop(incident.key, []):
             async with self._http.delete(f"{self._sim}/__sim/faults/{fault_id}") as resp:
                 if resp.status not in (200, 404):  # 404: it had expired by itself
@@ -452,6 +471,18 @@ class Player:
 
         A step that fails is reported on the console and the timeline goes on.
         """
+        try:
+            await self._play(cues, timing, origin)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop the edge requests of incidents in progress."""
+        loads = [task for tasks in self._loads.values() for task in tasks]
+        self._loads.clear()
+        await _cancel(loads)
+
+    async def _play(self, cues: Iterator[Cue], timing: Timing, origin: float) -> None:
         for cue in cues:
             delay = origin + cue.at_s - time.monotonic()
             if delay > 0:
@@ -465,6 +496,16 @@ class Player:
                     self._say(clear_line(cue))
             except (CloudflareError, aiohttp.ClientError, TimeoutError, DemoError) as err:
                 self._say(f"incident {cue.number} ({cue.incident.key}): {cue.phase} failed: {err}")
+
+    async def _load(self, load: EdgeLoad) -> None:
+        """Request ``load.path`` from its host at the edge, ``load.rps`` times a second."""
+        url = f"{self._sim}{load.path}"
+        period = 1.0 / load.rps
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with self._http.get(url, headers={"Host": load.host}) as resp:
+                    await resp.read()
+            await asyncio.sleep(period)
 
     async def _control(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         async with self._http.post(f"{self._sim}/__sim/{path}", json=dict(body)) as resp:
@@ -523,6 +564,13 @@ class Player:
             )
             return f"{flip.type} {old} → {new}"
         raise DemoError(f"no {flip.type} record {flip.name} in the zone {flip.zone}")
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
 
 
 # --- the command ------------------------------------------------------------------------

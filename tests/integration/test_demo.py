@@ -335,6 +335,24 @@ async def test_worker_error_burst_fails_edge_requests(sim: SimHandle, player: Pl
     assert 200 in statuses
 
 
+async def test_error_burst_sends_real_requests_until_cleared(
+    sim: SimHandle, player: Player
+) -> None:
+    """The Worker's tail (the error capture) only sees requests that reach it: the burst
+    sends some, and stops when it is cleared."""
+    burst = next(i for i in INCIDENTS if i.key == "worker-errors")
+    await player.start(burst)
+
+    async def reached() -> bool:  # the edge records each invocation for analytics
+        samples = sim.server.state.analytics.samples
+        return any(s.kind == "workers" and s.subject == "api" for s in samples)
+
+    await until(reached, 10, "a real request to the api Worker")
+    await player.clear(burst)
+    loads = [t for t in asyncio.all_tasks() if "_load" in repr(t.get_coro())]
+    assert [] == loads
+
+
 async def test_dns_change_flips_between_two_values(sim: SimHandle, player: Player) -> None:
     """Each replay of the DNS incident is a change: to the other value, then back."""
     change = next(i for i in INCIDENTS if i.key == "dns-change")

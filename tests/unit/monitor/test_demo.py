@@ -10,6 +10,7 @@ from monitor.demo import (
     BASELINE,
     INCIDENTS,
     Cue,
+    EdgeLoad,
     Fault,
     Timing,
     Traffic,
@@ -76,7 +77,7 @@ def test_every_incident_is_caught_by_a_named_probe_and_can_be_undone() -> None:
         assert incident.probes
         assert all(name in incident.watch for name in incident.probes)
         if incident.held:
-            assert all(isinstance(step, Fault | Traffic) for step in incident.steps)
+            assert all(isinstance(step, Fault | Traffic | EdgeLoad) for step in incident.steps)
 
 
 def test_incident_traffic_replaces_a_baseline_subject() -> None:
