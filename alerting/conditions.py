@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cel
+from alerting.celengine import cel
 
 VARIABLES: tuple[str, ...] = ("status", "values", "labels", "probe", "type", "reason")
 STATUSES: tuple[str, ...] = ("ok", "warn", "crit", "unknown")
