@@ -53,9 +53,18 @@ pytest: $(STAMP)
 
 test: lint typecheck wheel-check pytest
 
+# Every benchmark with its recorded settings (about 15 minutes; the daemon runs take real time).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/simulator_throughput.py
 	$(BIN)/python benchmarks/client_overhead.py
+	$(BIN)/python benchmarks/rule_evaluation.py
+	$(BIN)/python benchmarks/statuspage_render.py
+	$(BIN)/python benchmarks/log_ingest.py
+	$(BIN)/python benchmarks/log_query.py
+	$(BIN)/python benchmarks/daemon_http_scale.py
+	$(BIN)/python benchmarks/daemon_footprint.py
+	$(BIN)/python benchmarks/daemon_api_budget.py
+	$(BIN)/python benchmarks/alert_latency.py
 
 clean:
 	rm -rf $(VENV) .venv-wheel dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache
