@@ -104,7 +104,7 @@ def test_check_config_accepts_the_example(tmp_path: Path) -> None:
     assert 0 == result.returncode, result.stderr
     assert (
         f"ok: {EXAMPLE}: 11 probes (1 api, 1 d1, 1 dns, 1 http, 2 kv, 1 pages, 2 r2, 2 workers)"
-        "; 15 alert rules, 2 notifiers\n" == result.stdout
+        "; 16 alert rules, 2 notifiers\n" == result.stdout
     )
 
 

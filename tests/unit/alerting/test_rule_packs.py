@@ -65,7 +65,7 @@ def test_the_contract_covers_every_probe_type() -> None:
 
 def test_every_pack_loads() -> None:
     """All packs load together: conditions compile, return bools and read published values."""
-    assert 15 == len(load_packs())
+    assert 16 == len(load_packs())
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_every_pack_loads() -> None:
         ("kv.yaml", ["kv_latency_high"]),
         ("r2.yaml", ["r2_quota_warning", "r2_quota_critical"]),
         ("d1.yaml", ["d1_unreachable", "d1_size_warning", "d1_size_critical"]),
-        ("dns.yaml", ["dns_propagation_slow"]),
+        ("dns.yaml", ["dns_propagation_slow", "dns_change_propagating"]),
         ("api.yaml", ["api_budget_low", "api_token_invalid"]),
     ],
 )
@@ -172,6 +172,10 @@ WORKER = {"requests": 1000.0, "errors": 30.0, "error_ratio": 0.03, "cpu_time_p50
         ),
         (observation("dns", {"propagation_ratio": 0.75}), {"dns_propagation_slow"}),
         (observation("dns", {"propagation_ratio": 1.0}), set()),
+        (
+            observation("dns", {"propagation_ratio": 0.75, "propagating": 1.0}),
+            {"dns_propagation_slow", "dns_change_propagating"},
+        ),
         (observation("api", {"budget_remaining_ratio": 0.05}), {"api_budget_low"}),
         (
             observation("api", {"budget_remaining_ratio": 0.9}, status="crit", reason="auth"),
@@ -192,3 +196,19 @@ def test_pack_descriptions_show_the_numbers() -> None:
     critical = next(v for v in verdicts if v.rule == "r2_quota_critical")
     expected = "Bucket r2-1 holds 9.6 GB in 120,000 objects, over 95 % of its 10.0 GB quota."
     assert expected == critical.annotations["description"]
+
+
+def test_propagation_notice_says_how_far_the_change_has_spread() -> None:
+    """Req 2.8's notice: resolvers updated out of all, and the time since the change."""
+    values = {
+        "propagating": 1.0,
+        "propagation_ratio": 0.375,
+        "resolvers": 8.0,
+        "resolvers_current": 3.0,
+        "nameservers": 2.0,
+        "nameservers_current": 2.0,
+        "propagation_age_s": 45.0,
+    }
+    verdicts = evaluate(load_packs(), [observation("dns", values)])
+    notice = next(v for v in verdicts if v.rule == "dns_change_propagating")
+    assert "DNS dns-1: 3/8 resolvers updated, 45 s since change" == notice.annotations["summary"]

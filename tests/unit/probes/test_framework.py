@@ -20,7 +20,7 @@ from probes.base import (
     Status,
     worst,
 )
-from probes.registry import BUILTIN, Registry, RegistryError, default_registry
+from probes.registry import BUILTIN, Registry, RegistryError, builtin_registry, default_registry
 from probes.units import parse_duration, parse_size
 
 
@@ -193,3 +193,10 @@ def test_rows_flatten_and_storage_keeps_the_newest() -> None:
     assert {"uploads": {"max.objectCount": 5.0, "max.payloadSize": 10.0}} == flatten_rows(
         "r2_storage", rows
     )
+
+
+def test_docs_list_exactly_the_values_each_probe_type_publishes() -> None:
+    """docs/rules.md is the contract rules are checked against: it must match the probes."""
+    from tests.unit.alerting.test_rule_packs import documented_values
+
+    assert builtin_registry().values_by_type() == documented_values()
