@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-async def run_script(name: str, *args: str) -> dict[str, Any]:
-    """Run ``benchmarks/NAME --json ARGS`` and return the JSON it prints last."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(BENCH / name),
-        "--json",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(120):
-        out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    return result
+from tests.integration.test_benchmarks_smoke import run_script
 
 
 @pytest.mark.parametrize(
