@@ -132,14 +132,16 @@ def demo(listen: str, incident_every: str, incident_for: str, incidents: str) ->
     _parse_listen(listen)
     every = _parse_seconds(incident_every, "--incident-every")
     length = _parse_seconds(incident_for, "--incident-for")
-    from monitor.demo import Timing, run_demo
-
     try:
+        from monitor.demo import Timing, run_demo
+
         timing = Timing(every_s=every, length_s=length)
         keys = [key.strip() for key in incidents.split(",") if key.strip()]
         code = run_demo(listen, timing=timing, incidents=keys)
     except ValueError as err:
         raise BadInput(str(err)) from None
+    except KeyboardInterrupt:  # Ctrl-C before the demo's own handlers were in place
+        code = 0
     sys.exit(code)
 
 
