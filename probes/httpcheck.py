@@ -37,7 +37,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from probes.base import MetricSpec, ProbeResult, Reason, Status
+from probes.base import MetricSpec, ProbeEvent, ProbeResult, Reason, Status
 from probes.units import Duration
 
 MAX_BODY_BYTES = 1 << 20
@@ -759,6 +759,33 @@ def trace_of(outcomes: Sequence[HttpOutcome]) -> str | None:
     one follows into the Worker's events), the first check's when all are alike."""
     ranked = sorted(outcomes, key=lambda o: -o.status.rank)
     return next((o.trace_id for o in ranked if o.trace_id), None)
+
+
+def assemble(
+    root: Sequence[Finding],
+    outcomes: Sequence[HttpOutcome],
+    parts: Sequence[str],
+    other: Sequence[Finding],
+    values: Mapping[str, float],
+    events: tuple[ProbeEvent, ...] = (),
+) -> ProbeResult:
+    """The result of a probe that checks an API resource and its URLs (workers, pages).
+
+    ``root`` findings (the resource is gone, the token refused) come first in the message,
+    then the URL checks, then ``parts`` (what was seen) and the ``other`` findings; the status
+    is the worst of all, and the trace id the worst check's.
+    """
+    status, reason = judge([*root, *(f for o in outcomes for f in o.findings), *other])
+    message = "; ".join([*(f.text for f in root), *parts, *(f.text for f in other)])
+    return ProbeResult(
+        status=status,
+        message=message,
+        reason=reason,
+        latency_ms=values.get("latency_ms"),
+        values=values,
+        events=events,
+        trace_id=trace_of(outcomes),
+    )
 
 
 def http_values(outcomes: Sequence[HttpOutcome]) -> dict[str, float]:

@@ -32,11 +32,10 @@ from probes.httpcheck import (
     HttpCheck,
     HttpCheckOptions,
     HttpUrl,
+    assemble,
     combine,
     deadline_for,
     http_values,
-    judge,
-    trace_of,
     url_checks,
 )
 from probes.units import Duration
@@ -223,17 +222,7 @@ class PagesProbe(Probe[PagesSettings]):
             missing = f"Pages project {self.settings.project!r} not found in the account"
             finding = api_finding(deployment, outcomes, missing)
             (root if finding.reason in (Reason.NOT_FOUND, Reason.AUTH) else other).append(finding)
-        status, reason = judge([*root, *(f for o in outcomes for f in o.findings), *other])
-        message = "; ".join([*(f.text for f in root), *parts, *(f.text for f in other)])
-        return ProbeResult(
-            status=status,
-            message=message,
-            reason=reason,
-            latency_ms=values.get("latency_ms"),
-            values=values,
-            events=events,
-            trace_id=trace_of(outcomes),
-        )
+        return assemble(root, outcomes, parts, other, values, events)
 
     def _change(
         self, deployment: PagesDeployment, state: DeploymentState

@@ -43,12 +43,11 @@ from probes.httpcheck import (
     HttpCheckOptions,
     HttpOutcome,
     HttpUrl,
+    assemble,
     check_http,
     combine,
     deadline_for,
     http_values,
-    judge,
-    trace_of,
     url_checks,
 )
 from probes.units import Duration
@@ -425,17 +424,7 @@ class WorkersProbe(Probe[WorkersSettings]):
             text = f"analytics unavailable ({api_problem(stats)})"
             other.append(Finding(Status.WARN, api_reason(stats), text))
 
-        status, reason = judge([*root, *(f for o in outcomes for f in o.findings), *other])
-        message = "; ".join([*(f.text for f in root), *parts, *(f.text for f in other)])
-        return ProbeResult(
-            status=status,
-            message=message,
-            reason=reason,
-            latency_ms=values.get("latency_ms"),
-            values=values,
-            events=events,
-            trace_id=trace_of(outcomes),
-        )
+        return assemble(root, outcomes, parts, other, values, events)
 
     async def _deployment(
         self, ctx: ProbeContext, timeout_s: float
