@@ -40,7 +40,7 @@ from probes.base import (
     Status,
     worst,
 )
-from probes.checks import describe, failure, reason_for, usable_time
+from probes.checks import Deadline, describe, failure, paused, reason_for, usable_time
 from probes.dnsquery import (
     BadAnswer,
     QueryError,
@@ -550,25 +550,22 @@ class DnsProbe(Probe[DnsSettings]):
             return failure(err, f"reading zone {s.zone}")
         except ValueError as err:  # a watched record outside the zone given by id
             return ProbeResult.failed(Reason.ERROR, f"zone {s.zone}: {err}")
-        api_problem: tuple[Reason, str] | None = None
-        try:
-            records = [r async for r in ctx.cf.dns.list(zone.id, per_page=PER_PAGE)]
-            watch = expectations(records, zone.name, s.records)
-            self._last_watch = watch
-        except ValueError as err:
-            return ProbeResult.failed(Reason.ERROR, f"zone {zone.name}: {err}")
-        except CloudflareError as err:
-            if isinstance(err, NotFound):
-                self._zone = None
-                ctx.resources.forget("zone", s.zone)
-            if isinstance(err, NotFound | AuthError | PermissionDenied) or self._last_watch is None:
-                return failure(err, f"reading the records of zone {zone.name}")
+        held = paused(ctx, "dns", Deadline(budget_s - (loop.time() - started), loop.time))
+        if held is not None and self._last_watch is None:
+            return held
+        if held is not None and self._last_watch is not None:
+            # The servers need no API: while the client waits out a 429, compare them with
+            # the records read before rather than time out asking for the list.
             watch = self._last_watch
-            api_problem = (
-                reason_for(err),
-                f"could not read the records from the API ({describe(err)}); compared with "
-                "the records read before",
+            api_problem: tuple[Reason, str] | None = (
+                Reason.RATE_LIMITED,
+                f"{held.message}; compared with the records read before",
             )
+        else:
+            read = await self._read_watch(ctx, zone)
+            if isinstance(read, ProbeResult):
+                return read
+            watch, api_problem = read
         watched = self.tracker.watch(watch.expected)
         timeout_s = max(0.1, min(s.query_timeout, budget_s - (loop.time() - started)))
         nameservers = await self._nameserver_targets(zone, timeout_s)
@@ -596,6 +593,35 @@ class DnsProbe(Probe[DnsSettings]):
             api_problem=api_problem,
             poll_s=s.propagation_poll,
         )
+
+    async def _read_watch(
+        self, ctx: ProbeContext, zone: _Zone
+    ) -> tuple[Watch, tuple[Reason, str] | None] | ProbeResult:
+        """The watched records from the API (one request), or the last ones with the problem.
+
+        A failed read keeps comparing with the records read before, unless the zone is gone
+        or the token refused (then the run fails with that reason).
+        """
+        s = self.settings
+        try:
+            records = [r async for r in ctx.cf.dns.list(zone.id, per_page=PER_PAGE)]
+            watch = expectations(records, zone.name, s.records)
+        except ValueError as err:
+            return ProbeResult.failed(Reason.ERROR, f"zone {zone.name}: {err}")
+        except CloudflareError as err:
+            if isinstance(err, NotFound):
+                self._zone = None
+                ctx.resources.forget("zone", s.zone)
+            if isinstance(err, NotFound | AuthError | PermissionDenied) or self._last_watch is None:
+                return failure(err, f"reading the records of zone {zone.name}")
+            problem = (
+                reason_for(err),
+                f"could not read the records from the API ({describe(err)}); compared with "
+                "the records read before",
+            )
+            return self._last_watch, problem
+        self._last_watch = watch
+        return watch, None
 
     async def _zone_info(self, ctx: ProbeContext) -> _Zone:
         """The zone's id, name and assigned nameservers (cached for an hour)."""

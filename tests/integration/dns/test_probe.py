@@ -237,6 +237,35 @@ async def test_an_api_outage_keeps_checking_against_the_last_records(
     assert 2.0 == result.values["nameservers_current"]
 
 
+async def test_a_paused_api_keeps_checking_the_servers_without_waiting(
+    spacevision_dns: SpaceVisionDns, probe_ctx: ProbeContext, sim: SimHandle
+) -> None:
+    """While the client waits out a 429, the servers (which need no API) are still checked
+    against the records read before, at once: warn rate_limited, not a run-long timeout."""
+    probe = probe_for(spacevision_dns)
+    assert Status.OK == (await probe.run(probe_ctx)).status
+    budget = probe_ctx.cf.budget
+    budget.pause("dns", 600.0, budget.clock())
+    await sim.control("DELETE", "/__sim/requests")
+    result = await probe.run(probe_ctx)
+    assert (Status.WARN, Reason.RATE_LIMITED) == (result.status, result.reason)
+    assert "compared with the records read before" in result.message
+    assert 2.0 == result.values["nameservers_current"]
+    assert [] == await sim.control("GET", "/__sim/requests")
+
+
+async def test_a_paused_api_on_the_first_run_is_rate_limited(
+    spacevision_dns: SpaceVisionDns, probe_ctx: ProbeContext, sim: SimHandle
+) -> None:
+    """With nothing read yet and the client paused past the deadline: rate_limited at once."""
+    probe = probe_for(spacevision_dns)
+    await probe_ctx.resources.zone(ZONE)
+    budget = probe_ctx.cf.budget
+    budget.pause("dns", 600.0, budget.clock())
+    result = await probe.run(probe_ctx)
+    assert (Status.CRIT, Reason.RATE_LIMITED) == (result.status, result.reason)
+
+
 async def test_an_api_outage_on_the_first_run_is_crit(
     spacevision_dns: SpaceVisionDns, probe_ctx: ProbeContext, sim: SimHandle
 ) -> None:
