@@ -49,6 +49,7 @@ from alerting.notifiers.base import (
 )
 from alerting.records import RecordCodec
 from alerting.rules import Duration
+from alerting.sqlitefile import NewerSchema, open_private
 
 log = structlog.get_logger("alerting.outbox")
 
@@ -286,32 +287,27 @@ class _Store:
 
     def open(self) -> dict[str, int]:
         """Open (creating if needed) and migrate; the pending count per receiver."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # private from the start
-        os.close(fd)
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        unreadable = (
+            f"{self.path} is not a readable outbox ({{}}); move it away to start with an "
+            "empty outbox (undelivered notifications in it would be lost)"
+        )
+        try:
+            db = open_private(
+                self.path, _SCHEMA, SCHEMA_VERSION, label="outbox schema", timeout_s=10.0
+            )
+        except NewerSchema as error:
+            raise OutboxError(str(error)) from None
+        except sqlite3.DatabaseError as error:
+            raise OutboxError(unreadable.format(error)) from None
         self.db = db
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a notification is on disk when enqueue returns, even across a power cut.
-            db.execute("PRAGMA synchronous=FULL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise OutboxError(
-                    f"{self.path} was written by a newer flarewatch (outbox schema {version}, "
-                    f"this one reads {SCHEMA_VERSION}); upgrade flarewatch or move the file away"
-                )
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             rows = db.execute(
                 "SELECT receiver, COUNT(*) FROM outbox WHERE dead_at IS NULL GROUP BY receiver"
             ).fetchall()
         except sqlite3.DatabaseError as error:
             db.close()
             self.db = None
-            raise OutboxError(
-                f"{self.path} is not a readable outbox ({error}); move it away to start with an "
-                "empty outbox (undelivered notifications in it would be lost)"
-            ) from None
+            raise OutboxError(unreadable.format(error)) from None
         return {str(r): int(n) for r, n in rows}
 
     def close(self) -> None:

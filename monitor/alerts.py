@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import sqlite3
 import time
 from collections import Counter
@@ -53,6 +52,7 @@ from alerting.remediation import Action, RunRecord
 from alerting.remediator import AuditLog, Remediator
 from alerting.rules import EvaluationCache
 from alerting.silences import state as silence_state
+from alerting.sqlitefile import NewerSchema, open_private
 from monitor.configload import AlertingPlan
 from monitor.silencestore import SilenceStore, next_change, silence_document, silence_from_request
 from monitor.state import iso
@@ -303,24 +303,20 @@ class EngineStore:
 
 
 def _open_db(path: Path) -> tuple[sqlite3.Connection, EngineState, int]:
+    unreadable = (
+        f"{path} is not a readable alert store ({{}}); move it away to start afresh "
+        "(firing alerts would then be announced again)"
+    )
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except (OSError, sqlite3.Error) as err:
+        db = open_private(path, _SCHEMA, SCHEMA_VERSION, label="schema", check_same_thread=False)
+    except NewerSchema as err:
+        raise AlertServiceError(str(err)) from None
+    except sqlite3.DatabaseError as err:
+        raise AlertServiceError(unreadable.format(err)) from None
+    except OSError as err:
         raise AlertServiceError(f"cannot open the alert store {path}: {err}") from None
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise AlertServiceError(
-                f"{path} was written by a newer flarewatch (schema {version}, this one reads "
-                f"{SCHEMA_VERSION}); upgrade flarewatch or move the file away"
-            )
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         alerts: dict[str, Alert] = {}
         groups: dict[str, GroupState] = {}
         skipped = 0
@@ -336,10 +332,7 @@ def _open_db(path: Path) -> tuple[sqlite3.Connection, EngineState, int]:
                 skipped += 1
     except sqlite3.DatabaseError as err:
         db.close()
-        raise AlertServiceError(
-            f"{path} is not a readable alert store ({err}); move it away to start afresh "
-            "(firing alerts would then be announced again)"
-        ) from None
+        raise AlertServiceError(unreadable.format(err)) from None
     except BaseException:
         db.close()
         raise
