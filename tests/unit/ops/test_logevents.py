@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from ops.logevents import (
     normalise_trace_query,
     parse_ray,
     parse_traceparent,
+    probe_record_dict,
     probe_row,
     url_path,
 )
@@ -330,6 +333,38 @@ def test_probe_row_joins_the_trace_it_sent() -> None:
         "HTTP 503 (reason: http_status)",
     )
     assert expected == actual
+
+
+def test_probe_row_raw_json_is_unchanged_by_the_explicit_field_map() -> None:
+    """The store and ``logs --json`` read ``raw_json``: dropping ``asdict`` must not change it.
+
+    A rich record (every field set, unicode, a float latency, an HTTP status) gives the same
+    row, byte for byte in ``raw_json``, as the ``dataclasses.asdict`` serialisation it replaced.
+    """
+    record = ProbeRecord(
+        ts_ms=NOW_MS,
+        probe="api-health",
+        probe_type="http",
+        status="warn",
+        message="slow: 812 ms — über the budget",
+        reason="latency",
+        latency_ms=812.25,
+        method="POST",
+        url="https://api.spacevision.app/v1/stars?limit=5",
+        http_status=200,
+        traceparent=TRACEPARENT,
+        ray_id="8a1b2c3d4e5f6789-SJC",
+    )
+    old_raw = json.dumps(dataclasses.asdict(record), separators=(",", ":")).encode()
+    row = probe_row(record)
+    assert (old_raw, row) == (row.raw_json, dataclasses.replace(row, raw_json=old_raw))
+
+
+def test_probe_record_dict_names_every_field_in_order() -> None:
+    """A field added to ``ProbeRecord`` but not to the map would silently vanish from logs."""
+    record = ProbeRecord(ts_ms=1, probe="p", probe_type="http", status="ok")
+    assert dataclasses.asdict(record) == probe_record_dict(record)
+    assert [f.name for f in dataclasses.fields(ProbeRecord)] == list(probe_record_dict(record))
 
 
 @pytest.mark.parametrize(
