@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cfsim.analytics import BackgroundTraffic
 from cfsim.context import state_of
@@ -39,6 +39,34 @@ class TrafficBody(BaseModel):
     latency_ms: float = Field(default=8.0, ge=0)
 
 
+# Close codes a server may send in a close frame (RFC 6455 §7.4; 1004-1006 and 1015 are
+# reserved and never sent). 1000 is a clean stop, which is no drill of a reconnect.
+_SENDABLE_CLOSE_CODES = frozenset({1001, 1002, 1003, *range(1007, 1015)})
+
+
+class TailDisconnectBody(BaseModel):
+    """Body of ``POST /__sim/tails/disconnect``: which tail (default every one), and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tail_id: str | None = Field(default=None, min_length=1)
+    code: int | None = Field(
+        default=None,
+        description="Close code to send; omitted, the TCP connection is dropped (1006).",
+    )
+
+    @field_validator("code")
+    @classmethod
+    def _sendable(cls, code: int | None) -> int | None:
+        if code is None or code in _SENDABLE_CLOSE_CODES or 3000 <= code <= 4999:
+            return code
+        raise ValueError(
+            "code must be a close code a server can send other than 1000: 1001-1003, "
+            "1007-1014 or 3000-4999 (omit it to drop the connection, which the client sees "
+            "as 1006)"
+        )
+
+
 async def index(request: web.Request) -> web.Response:
     """GET /__sim/: what the simulator is and how to drive it."""
     state = state_of(request)
@@ -51,6 +79,7 @@ async def index(request: web.Request) -> web.Response:
                 "requests": "GET, DELETE /__sim/requests",
                 "traffic": "GET, POST /__sim/traffic",
                 "config": "GET, PUT /__sim/config",
+                "tails": "GET /__sim/tails; POST /__sim/tails/disconnect",
                 "reset": "POST /__sim/reset",
             },
         }
@@ -135,6 +164,45 @@ async def set_traffic(request: web.Request) -> web.Response:
     return ok(body.model_dump())
 
 
+async def list_tails(request: web.Request) -> web.Response:
+    """GET /__sim/tails: every tail session, with its open sockets (expired ones included)."""
+    state = state_of(request)
+    now = state.clock()
+    return ok(
+        [
+            {
+                "id": s.id,
+                "kind": s.scope[0],
+                "name": s.scope[1],
+                "script_name": s.script_name,
+                "connections": len(s.connections),
+                "delivered": s.delivered,
+                "expired": s.expired(now),
+            }
+            for s in state.tails.sessions.values()
+        ]
+    )
+
+
+async def disconnect_tails(request: web.Request) -> web.Response:
+    """POST /__sim/tails/disconnect: cut tail sockets abnormally, as an edge restart does.
+
+    Body (optional): ``{"tail_id": ID}`` for one tail, every tail otherwise; ``{"code": N}``
+    to close with that code instead of dropping the connection. The tails stay: clients can
+    reconnect to the same URL.
+    """
+    state = state_of(request)
+    body = (
+        await read_model(request, TailDisconnectBody)
+        if request.can_read_body
+        else TailDisconnectBody()
+    )
+    if body.tail_id is not None and state.tails.get(body.tail_id) is None:
+        raise CfHttpError(404, 7003, f"No tail {body.tail_id!r}")
+    cut = await state.tails.disconnect(body.tail_id, body.code)
+    return ok({"disconnected": cut, "code": body.code if body.code is not None else 1006})
+
+
 async def reset(request: web.Request) -> web.Response:
     """POST /__sim/reset: back to the seed, no faults, empty logs, fresh rate limits."""
     from cfsim.seed import reseed  # the seed imports every store; keep that off the hot path
@@ -161,4 +229,6 @@ def add_routes(app: web.Application) -> None:
     r.add_put("/__sim/config", put_config)
     r.add_get("/__sim/traffic", list_traffic)
     r.add_post("/__sim/traffic", set_traffic)
+    r.add_get("/__sim/tails", list_tails)
+    r.add_post("/__sim/tails/disconnect", disconnect_tails)
     r.add_post("/__sim/reset", reset)

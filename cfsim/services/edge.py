@@ -33,12 +33,12 @@ from cfsim.services.pages_models import PagesProject
 from cfsim.services.tail import TraceEvent
 from cfsim.services.worker_models import Script, Version, pick_version
 from cfsim.services.worker_runtime import (
-    COLO,
     IMAGE_WORKERS,
     Invocation,
     binding_error,
     nothing_here,
     pages_page,
+    ray_header,
     request_info,
     returned_status,
     thrown,
@@ -319,7 +319,7 @@ def _finish(
     url = f"https://{host}{request.path_qs}"
     client_ip = request.remote or "127.0.0.1"
     headers = dict(request.headers)
-    req = request_info(url, request.method, headers, client_ip)
+    req = request_info(url, request.method, headers, client_ip, ray)
     message = trace_message(script_name, inv, int(now * 1000), req, version_id)
     state.tails.publish(
         TraceEvent(
@@ -327,7 +327,7 @@ def _finish(
             message=message,
             outcome=inv.outcome,
             method=request.method,
-            headers={k.lower(): v for k, v in headers.items()},
+            headers={**{k.lower(): v for k, v in headers.items()}, "cf-ray": ray_header(ray)},
             client_ip=client_ip,
             version_id=version_id,
             searchable=url + " " + _searchable(inv),
@@ -350,6 +350,6 @@ def _respond(status: int, body: bytes, content_type: str, ray: str) -> web.Respo
         headers={
             "Content-Type": content_type,
             "Server": "cloudflare",
-            "CF-Ray": f"{ray}-{COLO}",
+            "CF-Ray": ray_header(ray),
         },
     )

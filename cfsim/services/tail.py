@@ -176,11 +176,27 @@ def info_message(script_name: str, kind: str, now: float) -> dict[str, Any]:
 
 @dataclass(eq=False)
 class Connection:
-    """One open socket of a tail, with its outgoing queue."""
+    """One open socket of a tail, with its outgoing queue and its TCP transport."""
 
     ws: web.WebSocketResponse
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     debug: bool = False
+    transport: asyncio.BaseTransport | None = None
+
+    async def disconnect(self, code: int | None) -> None:
+        """End the socket as a failing edge would: with close ``code``, or (``None``) by
+        dropping the TCP connection without a close frame (the client sees 1006)."""
+        if code is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.close(code=code, message=b"edge restarted")
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            # abort(), not close(): no close frame, no flushing - the connection just ends.
+            transport = self.transport
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.abort()
+            else:
+                transport.close()
 
     def offer(self, text: str) -> None:
         """Queue a message; a consumer too slow to keep up loses events, not the Worker."""
@@ -310,6 +326,28 @@ class TailHub:
                 taken += 1
         return taken
 
+    async def disconnect(self, tail_id: str | None, code: int | None) -> list[str]:
+        """Cut the open sockets of one tail (or of every tail) without deleting the tails.
+
+        What an edge restart does to ``wrangler tail``: the socket ends abnormally, the tail
+        itself still exists, so the client can reconnect to the same URL. ``code`` ``None``
+        drops the connection (the client sees 1006); otherwise a close frame with ``code``.
+        Returns the ids of the tails whose sockets were cut.
+        """
+        sessions = (
+            list(self.sessions.values())
+            if tail_id is None
+            else [s for s in (self.sessions.get(tail_id),) if s is not None]
+        )
+        cut: list[str] = []
+        for session in sessions:
+            if not session.connections:
+                continue
+            for conn in list(session.connections):
+                await conn.disconnect(code)
+            cut.append(session.id)
+        return cut
+
     async def close_all(self) -> None:
         """Close every open tail WebSocket (the simulator is shutting down)."""
         for session in list(self.sessions.values()):
@@ -335,7 +373,7 @@ async def tail_socket(request: web.Request) -> web.StreamResponse:
         return web.Response(status=400, text="The tail WebSocket requires subprotocol trace-v1.")
     # Join the session before the handshake completes, so an event published right after the
     # client sees "101 Switching Protocols" is already queued for it.
-    conn = Connection(ws)
+    conn = Connection(ws, transport=request.transport)
     session.connections.add(conn)
     try:
         await ws.prepare(request)

@@ -13,6 +13,9 @@ Facts and sources ([V] verified, [I] inferred):
   ``<op>: We encountered an internal error. Please try again. (10001)`` [I].
 - The tail message shape follows cloudflare-api.md §7; ``scriptVersion`` and
   ``event.response.status`` come from the Tail Worker ``TraceItem`` [I for ``trace-v1``].
+- ``event.request.headers`` holds the request headers as the Worker sees them, including the
+  ``cf-ray`` (``<16 hex>-<COLO>``) and ``cf-connecting-ip`` the edge adds [V: the ``CF-Ray``
+  and ``CF-Connecting-IP`` request headers Cloudflare documents; tails show request headers].
 """
 
 from __future__ import annotations
@@ -219,12 +222,26 @@ def error_page(host: str, ray: str, status: int, code: int, title: str) -> bytes
     ).encode()
 
 
-def request_info(url: str, method: str, headers: dict[str, str], client_ip: str) -> dict[str, Any]:
-    """``event.request`` of a trace message: secrets redacted, a plausible ``cf`` object."""
+def ray_header(ray: str) -> str:
+    """The ``cf-ray`` value of a request: the ray id and the colo, ``8a1b2c3d4e5f6789-SJC``."""
+    return f"{ray}-{COLO}"
+
+
+def request_info(
+    url: str, method: str, headers: dict[str, str], client_ip: str, ray: str
+) -> dict[str, Any]:
+    """``event.request`` of a trace message: secrets redacted, a plausible ``cf`` object.
+
+    The headers are what the Worker saw: the client's, plus the ones Cloudflare's edge adds —
+    ``cf-connecting-ip`` and ``cf-ray``, the same ray the response carries in its ``CF-Ray``
+    header (the edge overwrites any ``cf-ray`` a client sends), so a tail event joins the
+    request that caused it.
+    """
     shown = {
         k.lower(): ("REDACTED" if k.lower() in REDACTED_HEADERS else v) for k, v in headers.items()
     }
     shown.setdefault("cf-connecting-ip", client_ip)
+    shown["cf-ray"] = ray_header(ray)
     return {
         "url": url,
         "method": method,

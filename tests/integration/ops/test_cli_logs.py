@@ -331,3 +331,64 @@ def test_trace_not_found_exits_1(store_path: Path) -> None:
         1,
         True,
     )
+
+
+async def stop_cli(proc: asyncio.subprocess.Process) -> tuple[int | None, str]:
+    """Ctrl-C the command and wait for it: its exit code and stderr."""
+    proc.send_signal(signal.SIGINT)
+    async with asyncio.timeout(30):
+        _, err = await proc.communicate()
+    return proc.returncode, err.decode()
+
+
+async def test_tail_survives_an_edge_restart_end_to_end(
+    sim: SimHandle, client: CloudflareClient, tmp_path: Path
+) -> None:
+    """The simulator cuts the tail's socket as an edge restart would (no close frame): the
+    real command reconnects by itself, says events may be missing, and keeps streaming."""
+    proc = await start_cli(cli_env(sim, tmp_path), "logs", "tail", "--worker", "api", "--json")
+    await read_json_lines(proc, lambda ls: any(line.get("notice") == "started" for line in ls))
+    await read_json_lines(
+        proc, lambda ls: any(line["type"] == "event" for line in ls), lambda: hit(sim, "api")
+    )
+    cut = await sim.control("POST", "/__sim/tails/disconnect", json={})
+
+    def gap_then_event(lines: list[dict[str, Any]]) -> bool:
+        gaps = [i for i, line in enumerate(lines) if line.get("notice") == "gap"]
+        return bool(gaps) and any(line["type"] == "event" for line in lines[gaps[0] :])
+
+    after = await read_json_lines(proc, gap_then_event, lambda: hit(sim, "api"))
+    code, err = await stop_cli(proc)
+    gap = next(line for line in after if line.get("notice") == "gap")
+    assert (len(cut["disconnected"]), gap["service"], code) == (1, "api", 0), err
+    assert (len(sim.server.state.tails.sessions), "Traceback" in err) == (0, False)
+
+
+async def test_trace_by_the_cf_ray_of_a_response_finds_the_worker_event(
+    sim: SimHandle, client: CloudflareClient, tmp_path: Path
+) -> None:
+    """A user holding a response's CF-Ray header finds the Worker invocation behind it: the
+    tail event carries the same ray and `logs trace` looks it up."""
+    env = cli_env(sim, tmp_path)
+    proc = await start_cli(env, "logs", "tail", "--worker", "api", "--json", "--store")
+    await read_json_lines(proc, lambda ls: any(line.get("notice") == "started" for line in ls))
+    rays: list[str] = []
+
+    async def request() -> None:
+        async with sim.session.get(
+            sim.url + "/v1/stars", headers={"Host": "api.spacevision.app"}
+        ) as resp:
+            await resp.read()
+            rays.append(resp.headers["CF-Ray"])
+
+    events = await read_json_lines(
+        proc, lambda ls: any(line["type"] == "event" for line in ls), request
+    )
+    code, err = await stop_cli(proc)
+    assert code == 0, err
+    ray = next(e["ray_id"] for e in events if e["type"] == "event")
+    cf_ray = next(r for r in rays if r.startswith(ray))
+    code, out, _ = await run_cli(env, "logs", "trace", cf_ray, "--json")
+    trace = json.loads(out)
+    found = [(e["kind"], e["service"], e["ray_id"]) for e in trace["events"]]
+    assert (code, found) == (0, [("worker", "api", ray)])

@@ -127,6 +127,34 @@ async def test_tail_redacts_credentials(sim: SimHandle) -> None:
     assert (headers["authorization"], headers["cookie"]) == ("REDACTED", "REDACTED")
 
 
+async def test_tail_event_carries_the_ray_of_the_response(sim: SimHandle) -> None:
+    """The event's ``cf-ray`` request header is the ray the edge answered with, so a user
+    holding a response's CF-Ray (or a probe's) finds the invocation in the logs."""
+    tail = await create_tail(sim)
+    async with await connect(sim, tail["url"]) as ws:
+        async with sim.session.get(
+            sim.url + "/v1/stars", headers={"Host": "api.spacevision.app"}
+        ) as resp:
+            await resp.read()
+            answered = resp.headers["CF-Ray"]
+        event = await next_event(ws)
+    assert answered == event["event"]["request"]["headers"]["cf-ray"]
+
+
+async def test_a_client_cf_ray_is_replaced_by_the_edge(sim: SimHandle) -> None:
+    """A ``cf-ray`` sent by the client cannot forge the ray id the logs are joined on."""
+    tail = await create_tail(sim)
+    async with await connect(sim, tail["url"]) as ws:
+        async with sim.session.get(
+            sim.url + "/health",
+            headers={"Host": "api.spacevision.app", "CF-Ray": "0123456789abcdef-AMS"},
+        ) as resp:
+            await resp.read()
+            answered = resp.headers["CF-Ray"]
+        shown = (await next_event(ws))["event"]["request"]["headers"]["cf-ray"]
+    assert (shown, answered.startswith("0123456789abcdef")) == (answered, False)
+
+
 async def test_method_filter(sim: SimHandle) -> None:
     """A method filter lets only those methods through."""
     tail = await create_tail(sim, [{"method": ["POST"]}])
@@ -241,6 +269,73 @@ async def test_deleting_the_worker_closes_its_tails(sim: SimHandle) -> None:
         await sim.call("DELETE", f"/accounts/{sim.account_id}/workers/scripts/image-processor")
         msg = await ws.receive(timeout=RECEIVE_DEADLINE_S)
     assert msg.type == aiohttp.WSMsgType.CLOSE
+
+
+async def disconnect(sim: SimHandle, **body: Any) -> tuple[int, Any]:
+    """Call the ``/__sim/tails/disconnect`` control: its status and decoded body."""
+    async with sim.session.post(sim.url + "/__sim/tails/disconnect", json=body) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_disconnect_control_drops_the_socket_abnormally(sim: SimHandle) -> None:
+    """Without a code the connection just ends (no close frame): the client sees 1006, the
+    abnormal closure an edge restart gives ``wrangler tail``."""
+    tail = await create_tail(sim)
+    async with await connect(sim, tail["url"]) as ws:
+        status, body = await disconnect(sim)
+        msg = await ws.receive(timeout=RECEIVE_DEADLINE_S)
+    assert (status, body["result"]["disconnected"]) == (200, [tail["id"]])
+    assert (msg.type, ws.close_code) == (aiohttp.WSMsgType.CLOSED, 1006)
+
+
+async def test_disconnected_tail_can_be_reconnected(sim: SimHandle) -> None:
+    """The tail survives the cut: a client reconnecting to the same URL gets events again."""
+    tail = await create_tail(sim)
+    async with await connect(sim, tail["url"]) as ws:
+        await disconnect(sim, tail_id=tail["id"])
+        await ws.receive(timeout=RECEIVE_DEADLINE_S)
+    async with await connect(sim, tail["url"]) as again:
+        await edge(sim, "/v1/after")
+        event = await next_event(again)
+    assert event["event"]["request"]["url"] == "https://api.spacevision.app/v1/after"
+
+
+async def test_disconnect_control_can_send_a_close_code(sim: SimHandle) -> None:
+    """With ``code`` the socket closes with that code (1012 "service restart" here)."""
+    tail = await create_tail(sim)
+    async with await connect(sim, tail["url"]) as ws:
+        await disconnect(sim, code=1012)
+        msg = await ws.receive(timeout=RECEIVE_DEADLINE_S)
+    assert (msg.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1012)
+
+
+async def test_disconnect_control_cuts_only_the_named_tail(sim: SimHandle) -> None:
+    """Naming a tail leaves the other tails' sockets open."""
+    first, second = await create_tail(sim), await create_tail(sim)
+    async with await connect(sim, first["url"]) as ws1, await connect(sim, second["url"]) as ws2:
+        _, body = await disconnect(sim, tail_id=first["id"])
+        await ws1.receive(timeout=RECEIVE_DEADLINE_S)
+        await edge(sim)
+        event = await next_event(ws2)
+    assert (body["result"]["disconnected"], event["scriptName"]) == ([first["id"]], "api")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"), [({"code": 1000}, 400), ({"code": 1006}, 400), ({"tail_id": "x"}, 404)]
+)
+async def test_disconnect_control_refuses_bad_requests(
+    sim: SimHandle, body: dict[str, Any], status: int
+) -> None:
+    """A clean or reserved close code, or an unknown tail, is an error, not a silent no-op."""
+    assert status == (await disconnect(sim, **body))[0]
+
+
+async def test_sim_lists_tails_with_their_sockets(sim: SimHandle) -> None:
+    """``GET /__sim/tails`` shows the tail ids a drill needs, and how many sockets each has."""
+    tail = await create_tail(sim)
+    async with await connect(sim, tail["url"]):
+        listed = await sim.control("GET", "/__sim/tails")
+    assert [(t["id"], t["name"], t["connections"]) for t in listed] == [(tail["id"], "api", 1)]
 
 
 async def test_socket_requires_trace_v1(sim: SimHandle) -> None:

@@ -78,7 +78,9 @@ def test_thrown_exception_is_a_1101_with_a_stack() -> None:
 def test_trace_message_shape() -> None:
     """The trace-v1 message has the fields wrangler reads, credentials redacted."""
     inv = worker_response("api", "v1", "GET", "/x", {}, 5)
-    req = request_info("https://h/x", "GET", {"Authorization": "Bearer t"}, "10.0.0.1")
+    req = request_info(
+        "https://h/x", "GET", {"Authorization": "Bearer t"}, "10.0.0.1", "8a1b2c3d4e5f6789"
+    )
     message = trace_message("api", inv, 5, req, "v1")
     assert {
         "outcome",
