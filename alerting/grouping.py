@@ -61,7 +61,9 @@ class GroupState:
     ``first_flush_at``: its first flush, the origin of its ``group_interval`` boundaries.
     ``next_flush_at``: the flush it owes (a change waits for it); ``reminder_at``: when its
     next reminder is due; ``last_notified_at``: its last notification. ``members`` are keyed
-    by fingerprint.
+    by fingerprint. ``receivers``: the receivers that heard its announced members (its
+    route's receivers at its last notification, less those a reload handed over); ``None`` in
+    a record written before flarewatch kept it, read as its route's current receivers.
     """
 
     route: str
@@ -73,6 +75,7 @@ class GroupState:
     next_flush_at: float | None = None
     reminder_at: float | None = None
     last_notified_at: float | None = None
+    receivers: tuple[str, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -91,6 +94,13 @@ class Notification:
     fingerprint; a snapshot's ``flapping`` says its state is unreliable. ``reminder``: nothing
     changed, the group is still firing. ``group_labels`` name the group, ``common_labels`` are
     the labels (with ``rule`` and ``severity``) every listed alert shares.
+
+    ``handover``: a reload stopped routing the group's ``resolved`` alerts to these receivers
+    (the alerts may well still fire: they are announced to their new routes' receivers);
+    the message tells the receivers so, and closes what the group had opened there. A
+    handover with nothing listed closes a group whose alerts all moved to another group of
+    the same receivers (for receivers keyed by group, such as PagerDuty with ``dedup:
+    group``; the others skip it).
     """
 
     route: str
@@ -103,6 +113,7 @@ class Notification:
     resolved: tuple[Alert, ...]
     reminder: bool
     at: float
+    handover: bool = False
 
 
 def group_id(key: str) -> str:
@@ -126,14 +137,17 @@ def step(
     group-key order.
     """
     wanted = _memberships(groups, alerts, now, tree)
+    heard = {key: _heard(group, wanted.get(key)) for key, group in groups.items()}
+    notifications = _handovers(groups, heard, wanted, alerts, now, muted)
     kept: dict[str, GroupState] = {}
-    notifications: list[Notification] = []
     for key in sorted(wanted):
         routed, members = wanted[key]
         previous = groups.get(key)
-        group = previous or GroupState(
-            route=routed.route.id, key=key, labels=dict(routed.group_labels), created_at=now
-        )
+        if previous is None:
+            group = _new_group(key, routed, members, groups, heard, now)
+        else:
+            staying = routed.route.receivers
+            group = replace(previous, receivers=tuple(r for r in heard[key] if r in staying))
         advanced, notification = _advance(group, members, routed.route, now, muted)
         if notification is not None:
             notifications.append(notification)
@@ -152,6 +166,124 @@ def next_wakeup(groups: Mapping[str, GroupState]) -> float | None:
     return min(times, default=None)
 
 
+def _heard(group: GroupState, routed: tuple[RouteMatch, Any] | None) -> tuple[str, ...]:
+    """The receivers that heard the group's announced members (a record without them: its
+    route's receivers, if the route still exists; nobody can say otherwise)."""
+    if group.receivers is not None:
+        return group.receivers
+    return routed[0].route.receivers if routed is not None else ()
+
+
+def _new_group(
+    key: str,
+    routed: RouteMatch,
+    members: Mapping[str, Member],
+    groups: Mapping[str, GroupState],
+    heard: Mapping[str, tuple[str, ...]],
+    now: float,
+) -> GroupState:
+    """A group the tree just created. Members a reload moved here keep what other groups
+    announced of them (``_memberships``); the group's receivers that heard every such member
+    count as having heard the group, so they are not told again (the others are, at its first
+    flush), and its reminders continue from now."""
+    inherited = [fp for fp, m in members.items() if m.announced]
+    receivers: tuple[str, ...] = ()
+    if inherited:
+        told: dict[str, set[str]] = {}
+        for old_key, group in groups.items():
+            for fp in inherited:
+                member = group.members.get(fp)
+                if member is not None and member.announced:
+                    told.setdefault(fp, set()).update(heard[old_key])
+        receivers = tuple(
+            r for r in routed.route.receivers if all(r in told.get(fp, ()) for fp in inherited)
+        )
+    return GroupState(
+        route=routed.route.id,
+        key=key,
+        labels=dict(routed.group_labels),
+        created_at=now,
+        receivers=receivers,
+        last_notified_at=now if inherited else None,
+    )
+
+
+def _handovers(
+    groups: Mapping[str, GroupState],
+    heard: Mapping[str, tuple[str, ...]],
+    wanted: Mapping[str, tuple[RouteMatch, Mapping[str, Member]]],
+    alerts: Mapping[str, Alert],
+    now: float,
+    muted: Collection[str],
+) -> list[Notification]:
+    """What a reload owes the receivers that heard an alert firing and no longer route it.
+
+    For each group and each receiver that heard its announced members: the members that
+    receiver hears through no group of the new tree are listed as resolved, at once, with
+    ``handover`` set. If the receiver still hears the group, the message also lists the
+    group's announced firing members (a group-keyed receiver must not close the group); if it
+    no longer does, the message closes the group for it even when every member moved to
+    another of its groups. Receivers owed the same message share one notification.
+    """
+    routed_to: dict[str, set[str]] = {}
+    for routed, members in wanted.values():
+        for fp in members:
+            routed_to.setdefault(fp, set()).update(routed.route.receivers)
+    notifications: list[Notification] = []
+    for key in sorted(groups):
+        group = groups[key]
+        announced = sorted(fp for fp, m in group.members.items() if m.announced)
+        if not announced:
+            continue
+        survivor = wanted.get(key)
+        staying = survivor[0].route.receivers if survivor is not None else ()
+        owed: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+        for receiver in heard[key]:
+            resolved = tuple(fp for fp in announced if receiver not in routed_to.get(fp, ()))
+            firing: tuple[str, ...] = ()
+            if receiver in staying and survivor is not None:
+                if not resolved:
+                    continue
+                firing = tuple(
+                    fp
+                    for fp, m in sorted(survivor[1].items())
+                    if m.announced and _firing(m.alert) and fp not in muted
+                )
+            owed.setdefault((firing, resolved), []).append(receiver)
+        for (firing, resolved), receivers in owed.items():
+            firing_alerts = tuple(survivor[1][fp].alert for fp in firing) if survivor else ()
+            resolved_alerts = tuple(_handed_over(alerts, group.members[fp], now) for fp in resolved)
+            notifications.append(
+                Notification(
+                    route=group.route,
+                    receivers=tuple(receivers),
+                    group_key=key,
+                    group_id=group.id,
+                    group_labels=dict(group.labels),
+                    common_labels=_common_labels(
+                        a.match_labels for a in firing_alerts + resolved_alerts
+                    ),
+                    firing=firing_alerts,
+                    resolved=resolved_alerts,
+                    reminder=False,
+                    at=now,
+                    handover=True,
+                )
+            )
+    return notifications
+
+
+def _handed_over(alerts: Mapping[str, Alert], member: Member, now: float) -> Alert:
+    """The snapshot a handover lists: the alert as it is now, ended ``now`` here if it still
+    fires (receivers that key by alert close it at that time), or its end if it has ended."""
+    alert = alerts.get(member.alert.fingerprint)
+    if alert is None:
+        return _ended(member.alert, now)
+    if alert.state is AlertState.RESOLVED:
+        return alert
+    return replace(alert, resolved_at=now)
+
+
 def _memberships(
     groups: Mapping[str, GroupState], alerts: Mapping[str, Alert], now: float, tree: RouteTree
 ) -> dict[str, tuple[RouteMatch, dict[str, Member]]]:
@@ -161,7 +293,10 @@ def _memberships(
     members. A candidate joins the groups its routes give it only if it is announced firing; a
     member stays (refreshed) while routed there, so a resolve reaches every group that
     announced the firing. A member the lifecycle no longer lists has ended: it stays as a
-    resolved snapshot (reason ``stale``) until its resolve is sent.
+    resolved snapshot (reason ``stale``) until its resolve is sent. An alert a reload moves
+    into a group it was not in joins it as announced if another group announced it, so the
+    new group owes its resolve (its receivers that had not heard it are told at the next
+    flush: see ``_new_group`` and ``_advance``).
     """
     previous: dict[str, dict[str, Member]] = {}
     snapshots: dict[str, Alert] = {}
@@ -181,7 +316,15 @@ def _memberships(
             known = previous.get(fp, {}).get(key)
             if known is None and not _firing(alert):
                 continue
-            member = Member(alert) if known is None else replace(known, alert=alert)
+            if known is not None:
+                member = replace(known, alert=alert)
+            else:
+                told = [m for m in previous.get(fp, {}).values() if m.announced]
+                member = Member(
+                    alert,
+                    announced=bool(told),
+                    announced_flapping=any(m.announced_flapping for m in told),
+                )
             wanted.setdefault(key, (routed, {}))[1][fp] = member
     return wanted
 
@@ -198,7 +341,9 @@ def _advance(
     current = {fp: m for fp, m in members.items() if m.announced or _firing(m.alert)}
     if not current:
         return None, None
-    changed = any(_owed(fp, m, muted) for fp, m in current.items())
+    changed = any(_owed(fp, m, muted) for fp, m in current.items()) or _untold(
+        group, current, route, muted
+    )
     if group.first_flush_at is None:
         due: float | None = group.created_at + route.group_wait
     elif group.next_flush_at is not None:
@@ -217,6 +362,8 @@ def _advance(
         notification = _notification(group, current, route, now, muted, reminder=not changed)
         current = _after_sending(current, muted)
         last_notified_at = now
+        if notification is not None:
+            group = replace(group, receivers=route.receivers)
     if flushing or notification is not None:
         due = None  # everything owed went out (muted alerts are owed nothing)
     if not current:
@@ -232,6 +379,17 @@ def _advance(
     return replace(
         advanced, reminder_at=_reminder_at(advanced, current, route, muted)
     ), notification
+
+
+def _untold(
+    group: GroupState, members: Mapping[str, Member], route: Route, muted: Collection[str]
+) -> bool:
+    """Whether a receiver of the route (added by a reload) has not heard the group's announced
+    firing alerts: then the next flush tells every receiver."""
+    heard = route.receivers if group.receivers is None else group.receivers
+    if all(r in heard for r in route.receivers):
+        return False
+    return any(m.announced and _firing(m.alert) and fp not in muted for fp, m in members.items())
 
 
 def _firing(alert: Alert) -> bool:

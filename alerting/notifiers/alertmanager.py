@@ -255,6 +255,8 @@ class AlertmanagerNotifier(HttpNotifier):
         fingerprints = [a.fingerprint for a in (*notification.firing, *resolved)]
         alerts = [postable(known[fp], now, self.valid_for) for fp in fingerprints]
         if not alerts:
+            if not notification.firing and not notification.resolved:
+                return Delivery.skipped("no alert listed (a reload's handover of a group)")
             return Delivery.skipped("only resolved alerts, and send_resolved is off")
         return await self._post_all(alerts)
 

@@ -428,6 +428,8 @@ def notification_id(notification: Notification) -> str:
     """A stable id for one notification (32 hex digits): the same across retries and
     restarts, different for every message of a group. Receivers that deduplicate use it."""
     material = f"{notification.group_key}\x00{notification.at!r}\x00{notification.reminder}"
+    if notification.handover:  # a reload's handover and a flush of the group in one round
+        material += "\x00handover"
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -450,10 +452,26 @@ def alert_summary(alert: Alert) -> str:
     return f"{alert.rule} on {probe}" if probe else alert.rule
 
 
-def resolved_word(alert: Alert) -> str:
-    """How a resolved alert ended: ``resolved``, or ``no data`` when its probe stopped
-    reporting (reason ``stale``) — nobody saw it recover."""
+HANDOVER_WORD = "no longer routed here after a configuration reload"
+"""How a handover (:attr:`alerting.grouping.Notification.handover`) words its alerts."""
+
+
+def resolved_word(alert: Alert, *, handover: bool = False) -> str:
+    """How a resolved alert ended: ``resolved``, ``no data`` when its probe stopped
+    reporting (reason ``stale``) — nobody saw it recover — or, in a reload's handover,
+    :data:`HANDOVER_WORD` (the alert may still fire; other receivers hear of it now)."""
+    if handover:
+        return HANDOVER_WORD
     return "no data" if alert.resolved_reason == "stale" else "resolved"
+
+
+def lists_nothing(notification: Notification) -> bool:
+    """A handover that only closes a group for group-keyed receivers (no alert listed)."""
+    return not notification.firing and not notification.resolved
+
+
+EMPTY_HANDOVER = "a reload moved every alert of this group to another group of this receiver"
+"""Why a notifier that keys by alert skips a handover that lists nothing."""
 
 
 def firing_for(alert: Alert, now: float) -> float:

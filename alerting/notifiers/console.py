@@ -18,6 +18,7 @@ from typing import Literal
 
 from alerting.grouping import Notification
 from alerting.notifiers.base import (
+    EMPTY_HANDOVER,
     Delivery,
     NotifierContext,
     NotifierSettings,
@@ -28,6 +29,7 @@ from alerting.notifiers.base import (
     format_duration,
     format_value,
     iso_time,
+    lists_nothing,
     resolved_word,
 )
 from alerting.notifiers.slack import NO_DATA_EMOJI, RESOLVED_EMOJI, SEVERITY_EMOJI, build_message
@@ -55,7 +57,7 @@ def render_text(notification: Notification, *, now: float, receiver: str) -> str
         lines.append(f"  {SEVERITY_EMOJI[alert.severity]} {alert_summary(alert)} ({state})")
         lines.append("      " + _facts(alert.values, display_labels(alert)))
     for alert in notification.resolved:
-        word = resolved_word(alert)
+        word = resolved_word(alert, handover=notification.handover)
         mark = NO_DATA_EMOJI if word == "no data" else RESOLVED_EMOJI
         lines.append(f"  {mark} {alert_summary(alert)} ({word})")
     return "\n".join(lines) + "\n"
@@ -97,6 +99,8 @@ class ConsoleNotifier:
         """Write the notification once."""
         if not notification.firing and not self.config.send_resolved:
             return Delivery.skipped("only resolved alerts, and send_resolved is off")
+        if lists_nothing(notification):
+            return Delivery.skipped(EMPTY_HANDOVER)
         text = self.render(notification)
         if self.config.path is None:
             sys.stderr.write(text)

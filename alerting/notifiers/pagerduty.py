@@ -286,6 +286,8 @@ class PagerDutyNotifier(HttpNotifier):
     async def _send(self, notification: Notification) -> Delivery:
         events = self.events(notification)
         if not events:
+            if not notification.firing and not notification.resolved:
+                return Delivery.skipped("no alert listed (a reload's handover of a group)")
             return Delivery.skipped("only resolved alerts, and send_resolved is off")
         nid = notification_id(notification)
         accepted = self._accepted.setdefault(nid, set())

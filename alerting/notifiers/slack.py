@@ -43,6 +43,7 @@ from alerting.grouping import Notification
 from alerting.lifecycle import Alert
 from alerting.model import Severity
 from alerting.notifiers.base import (
+    EMPTY_HANDOVER,
     Delivery,
     HttpNotifier,
     NotifierContext,
@@ -58,6 +59,7 @@ from alerting.notifiers.base import (
     format_value,
     iso_time,
     joined_link,
+    lists_nothing,
     notification_id,
     resolved_word,
     severity_rank,
@@ -65,6 +67,9 @@ from alerting.notifiers.base import (
     truncate,
 )
 from alerting.rules import Duration
+
+HANDOVER_EMOJI = "\u21aa\ufe0f"
+"""Marks alerts a reload no longer routes to this receiver."""
 
 MAX_BLOCKS = 50
 MAX_HEADER = 150
@@ -221,7 +226,9 @@ def build_message(
     for index, (alert, is_firing) in enumerate(shown):
         if index:
             blocks.append({"type": "divider"})
-        blocks.append(_section(_alert_text(alert, is_firing, now, per_alert)))
+        blocks.append(
+            _section(_alert_text(alert, is_firing, now, per_alert, notification.handover))
+        )
         blocks.append(_context(_alert_context(alert)))
     if hidden:
         more = f"…and {hidden} more alert{'s' if hidden != 1 else ''}"
@@ -243,6 +250,8 @@ def _title(
         else:
             word = f"{SEVERITY_EMOJI[worst]} FIRING"
         count = len(firing)
+    elif resolved and notification.handover:
+        word, count = f"{HANDOVER_EMOJI} NO LONGER ROUTED HERE", len(resolved)
     elif resolved and all(a.resolved_reason == "stale" for a in resolved):
         word, count = f"{NO_DATA_EMOJI} NO DATA", len(resolved)
     else:
@@ -259,10 +268,15 @@ def _title(
     return truncate(f"{word} · {subject}", MAX_HEADER)
 
 
-def _alert_text(alert: Alert, is_firing: bool, now: float, limit: int) -> str:
+def _alert_text(
+    alert: Alert, is_firing: bool, now: float, limit: int, handover: bool = False
+) -> str:
     if is_firing:
         mark = SEVERITY_EMOJI[alert.severity]
         state = f"firing for {format_duration(firing_for(alert, now))}"
+    elif handover:
+        mark = HANDOVER_EMOJI
+        state = resolved_word(alert, handover=True) + " (other receivers hear of it now)"
     else:
         word = resolved_word(alert)
         mark = NO_DATA_EMOJI if word == "no data" else RESOLVED_EMOJI
@@ -458,6 +472,8 @@ class SlackNotifier(HttpNotifier):
         """Post the notification's message once."""
         if not notification.firing and not self.config.send_resolved:
             return Delivery.skipped("only resolved alerts, and send_resolved is off")
+        if lists_nothing(notification):
+            return Delivery.skipped(EMPTY_HANDOVER)
         body = self.message(notification).body()
         if self.config.webhook_url is not None:
             return await self._guard(lambda: self._post_webhook(body))

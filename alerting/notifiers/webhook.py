@@ -97,8 +97,11 @@ def generator_url(alert: Alert, external_url: str | None) -> str:
     return joined_link(external_url, f"/api/v1/alerts?fingerprint={alert.fingerprint}") or ""
 
 
-def alert_payload(alert: Alert, firing: bool, external_url: str | None) -> dict[str, Any]:
-    """One alert in Alertmanager's webhook shape, plus ``values`` and ``flapping``."""
+def alert_payload(
+    alert: Alert, firing: bool, external_url: str | None, *, handover: bool = False
+) -> dict[str, Any]:
+    """One alert in Alertmanager's webhook shape, plus ``values``, ``flapping`` and
+    ``resolvedReason`` (``cleared``, ``stale``, or ``rerouted`` in a reload's handover)."""
     started = alert.firing_since if alert.firing_since is not None else alert.active_since
     ended = ZERO_TIME
     if not firing:
@@ -113,7 +116,9 @@ def alert_payload(alert: Alert, firing: bool, external_url: str | None) -> dict[
         "fingerprint": alert.fingerprint,
         "values": dict(alert.values),
         "flapping": alert.flapping,
-        "resolvedReason": None if firing else (alert.resolved_reason or "cleared"),
+        "resolvedReason": None
+        if firing
+        else ("rerouted" if handover else (alert.resolved_reason or "cleared")),
     }
 
 
@@ -128,7 +133,10 @@ def build_payload(
     """The webhook body for a notification (pure)."""
     alerts = [alert_payload(a, True, external_url) for a in notification.firing]
     if send_resolved:
-        alerts += [alert_payload(a, False, external_url) for a in notification.resolved]
+        alerts += [
+            alert_payload(a, False, external_url, handover=notification.handover)
+            for a in notification.resolved
+        ]
     truncated = 0
     if max_alerts and len(alerts) > max_alerts:
         truncated = len(alerts) - max_alerts
@@ -150,6 +158,7 @@ def build_payload(
         "groupId": notification.group_id,
         "notificationId": notification_id(notification),
         "reminder": notification.reminder,
+        "handover": notification.handover,
     }
 
 
