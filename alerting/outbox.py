@@ -27,9 +27,9 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,7 +110,8 @@ class OutboxSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_pending: int = Field(default=10_000, ge=1)
-    """Undelivered notifications kept per receiver; past it, enqueueing fails loudly."""
+    """Undelivered notifications kept per receiver; past it, the daemon merges each new
+    notification into its group's undelivered one (nothing is lost: see :func:`coalesce`)."""
     initial_delay: Duration = 1.0
     """The wait after a first failed attempt."""
     max_delay: Duration = 300.0
@@ -244,6 +245,41 @@ def notification_from_record(record: Mapping[str, Any]) -> Notification:
     return _CODEC.load(record)
 
 
+def coalesce(older: Notification, newer: Notification) -> Notification | None:
+    """One notification saying what ``older`` and then ``newer`` (of the same group) said
+    together, or ``None`` when they cannot be merged (pure).
+
+    A group's message lists every firing alert and the alerts resolved since the last one,
+    so the newer message is the current truth, except for resolves only the older one
+    carries: those are added to it (a page must still close). A firing alert of the older
+    message the newer one does not list was muted since, and is left out as it is now. A
+    handover and a plain message are not merged: they say different things about their
+    resolved alerts.
+    """
+    if older.group_key != newer.group_key or older.handover != newer.handover:
+        return None
+    listed = {a.fingerprint for a in (*newer.firing, *newer.resolved)}
+    carried = tuple(a for a in older.resolved if a.fingerprint not in listed)
+    if not carried:
+        return newer
+    resolved = tuple(sorted((*newer.resolved, *carried), key=lambda a: a.fingerprint))
+    common = {
+        k: v
+        for k, v in newer.common_labels.items()
+        if all(a.match_labels.get(k) == v for a in carried)
+    }
+    if not newer.firing and not newer.resolved:
+        common = {}
+        for alert in carried:
+            labels = alert.match_labels
+            common = (
+                dict(labels)
+                if not common
+                else {k: v for k, v in common.items() if labels.get(k) == v}
+            )
+    return replace(newer, resolved=resolved, common_labels=common, reminder=False)
+
+
 # --- the store: every SQL statement, run on one thread -----------------------------------
 
 _SCHEMA = """
@@ -339,6 +375,64 @@ class _Store:
             raise
         return ids
 
+    def insert_coalescing(
+        self, rows: Sequence[tuple[str, str, str, str, float]], over: Collection[str]
+    ) -> tuple[list[int], list[str]]:
+        """Insert the rows in one transaction; a row for a receiver in ``over`` (past
+        ``max_pending``) is merged into that receiver's newest undelivered entry of the same
+        group instead, when there is one and :func:`coalesce` can merge them. The ids (the
+        merged-into entry's for a merged row) and the receivers of the merged rows."""
+        db = self._db
+        ids: list[int] = []
+        merged: list[str] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for receiver, group_key, nid, payload, now in rows:
+                target = (
+                    self._merge_target(receiver, group_key, payload) if receiver in over else None
+                )
+                if target is not None:
+                    entry_id, text, new_nid = target
+                    db.execute(
+                        "UPDATE outbox SET payload = ?, notification_id = ?, enqueued_at = ? "
+                        "WHERE id = ?",
+                        (text, new_nid, now, entry_id),
+                    )
+                    ids.append(entry_id)
+                    merged.append(receiver)
+                    continue
+                cursor = db.execute(
+                    "INSERT INTO outbox (receiver, group_key, notification_id, payload, "
+                    "enqueued_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (receiver, group_key, nid, payload, now, now),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return ids, merged
+
+    def _merge_target(
+        self, receiver: str, group_key: str, payload: str
+    ) -> tuple[int, str, str] | None:
+        row = self._db.execute(
+            "SELECT id, payload FROM outbox WHERE receiver = ? AND group_key = ? "
+            "AND dead_at IS NULL ORDER BY id DESC LIMIT 1",
+            (receiver, group_key),
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            older = notification_from_record(json.loads(row[1]))
+        except ValueError:
+            return None  # an unreadable record is dead-lettered by its worker, not merged
+        both = coalesce(older, notification_from_record(json.loads(payload)))
+        if both is None:
+            return None
+        text = json.dumps(notification_to_record(both), separators=(",", ":"))
+        return int(row[0]), text, notification_id(both)
+
     def next_due(self, receiver: str) -> Entry | None:
         """The head of each group (its oldest pending entry); the one due first. (The
         heads come from one covering-index scan: about 3.5 ms at 10,000 pending.)"""
@@ -355,9 +449,12 @@ class _Store:
         row = self._db.execute("SELECT payload FROM outbox WHERE id = ?", (entry_id,)).fetchone()
         return str(row[0]) if row else None
 
-    def ack(self, entry_id: int) -> bool:
+    def ack(self, entry_id: int, nid: str) -> bool:
+        """Remove a delivered entry, unless a newer notification was merged into it while it
+        was being sent (``nid`` is what was sent): then it stays, to be sent merged."""
         cursor = self._db.execute(
-            "DELETE FROM outbox WHERE id = ? AND dead_at IS NULL", (entry_id,)
+            "DELETE FROM outbox WHERE id = ? AND notification_id = ? AND dead_at IS NULL",
+            (entry_id, nid),
         )
         return cursor.rowcount > 0
 
@@ -367,11 +464,15 @@ class _Store:
             (failures, at, error, entry_id),
         )
 
-    def kill(self, entry_id: int, failures: int, now: float, error: str, why: str) -> bool:
+    def kill(
+        self, entry_id: int, nid: str, failures: int, now: float, error: str, why: str
+    ) -> bool:
+        """Dead-letter an entry, unless a newer notification was merged into it meanwhile
+        (then it is retried as merged)."""
         cursor = self._db.execute(
             "UPDATE outbox SET failures = ?, last_error = ?, dead_at = ?, dead_reason = ? "
-            "WHERE id = ? AND dead_at IS NULL",
-            (failures, error, now, why, entry_id),
+            "WHERE id = ? AND notification_id = ? AND dead_at IS NULL",
+            (failures, error, now, why, entry_id, nid),
         )
         return cursor.rowcount > 0
 
@@ -487,7 +588,11 @@ class OutboxMetrics:
     (``delivered``, ``retry``, ``failed``) and ``flarewatch_notifications_dead_lettered_total``
     the notifications given up on; ``flarewatch_notification_latency_seconds{notifier}`` is the
     time from the engine deciding to notify to the receiver accepting;
-    ``flarewatch_outbox_depth{notifier}`` the undelivered notifications.
+    ``flarewatch_outbox_depth{notifier}`` the undelivered notifications;
+    ``flarewatch_notifications_coalesced_total{notifier}`` the notifications merged into an
+    undelivered one because the receiver's queue was full;
+    ``flarewatch_notifications_unconfigured_total{notifier}`` those queued for a receiver no
+    notifier is configured for.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -508,6 +613,20 @@ class OutboxMetrics:
             "Time from the engine deciding to notify to the receiver accepting.",
             ["notifier"],
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=registry,
+        )
+        self.coalesced = Counter(
+            "flarewatch_notifications_coalesced",
+            "Notifications merged into an undelivered one of their group because the "
+            "receiver's queue was full (max_pending), by notifier.",
+            ["notifier"],
+            registry=registry,
+        )
+        self.unconfigured = Counter(
+            "flarewatch_notifications_unconfigured",
+            "Notifications queued for a receiver no notifier is configured for (kept until "
+            "one is), by notifier.",
+            ["notifier"],
             registry=registry,
         )
         self.depth = Gauge(
@@ -589,6 +708,7 @@ class Outbox:
         self._health: dict[str, _Health] = {}
         self._stopping = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
+        self._receivers: frozenset[str] | None = None
         for receiver, count in depth.items():
             self._set_depth(receiver, count)
 
@@ -684,11 +804,18 @@ class Outbox:
         """Store each notification once for every receiver it names, in one transaction."""
         return await self.enqueue_many((r, n) for n in notifications for r in n.receivers)
 
-    async def enqueue_many(self, items: Iterable[tuple[str, Notification]]) -> list[int]:
+    async def enqueue_many(
+        self, items: Iterable[tuple[str, Notification]], *, coalesce: bool = False
+    ) -> list[int]:
         """Store several notifications atomically (all or none), in order; returns the ids.
 
-        Raises :class:`OutboxFull` (storing nothing) when any receiver would go past
-        ``max_pending``.
+        When a receiver would go past ``max_pending``: without ``coalesce``, raises
+        :class:`OutboxFull` (storing nothing); with it, each of that receiver's notifications
+        is merged into its newest undelivered entry of the same group (:func:`coalesce`:
+        the group's current truth plus the resolves not yet delivered), counted in
+        ``flarewatch_notifications_coalesced_total`` and logged; one whose group has no
+        entry to merge into is stored anyway, so nothing is lost and the queue holds at most
+        ``max_pending`` plus one entry per group. (The daemon coalesces.)
         """
         now = self._clock()
         rows: list[tuple[str, str, str, str, float]] = []
@@ -705,7 +832,7 @@ class Outbox:
             for r, n in adding.items()
             if self._depth.get(r, 0) + n > self.max_pending
         }
-        if full:
+        if full and not coalesce:
             raise OutboxFull(full, self.max_pending)
         if not rows:
             return []
@@ -714,16 +841,58 @@ class Outbox:
         for receiver, count in adding.items():
             self._set_depth(receiver, self._depth.get(receiver, 0) + count)
         try:
-            ids = await self._call(self._store.insert, rows)
+            if full:
+                ids, merged = await self._call(self._store.insert_coalescing, rows, set(full))
+            else:
+                ids, merged = await self._call(self._store.insert, rows), []
         except BaseException:
             for receiver, count in adding.items():
                 self._set_depth(receiver, self._depth.get(receiver, 0) - count)
             raise
+        self._count_merged(merged)
+        self._count_unconfigured(adding)
         for receiver in adding:
             wake = self._wakes.get(receiver)
             if wake is not None:
                 wake.set()
         return ids
+
+    def _count_merged(self, merged: Sequence[str]) -> None:
+        if not merged:
+            return
+        counts: dict[str, int] = {}
+        for receiver in merged:
+            counts[receiver] = counts.get(receiver, 0) + 1
+        for receiver, count in sorted(counts.items()):
+            self._set_depth(receiver, self._depth.get(receiver, 0) - count)
+            if self._metrics is not None:
+                self._metrics.coalesced.labels(receiver).inc(count)
+            log.warning(
+                "notifications_coalesced",
+                receiver=receiver,
+                notifications=count,
+                pending=self._depth.get(receiver, 0),
+                max_pending=self.max_pending,
+                hint="the receiver has been failing for long (see notifier_failing); each "
+                "group's newest message waits, with every resolve not yet delivered",
+            )
+
+    def _count_unconfigured(self, adding: Mapping[str, int]) -> None:
+        if self._receivers is None:
+            return
+        for receiver, count in sorted(adding.items()):
+            if receiver in self._receivers:
+                continue
+            if self._metrics is not None:
+                self._metrics.unconfigured.labels(receiver).inc(count)
+            log.error(
+                "notifications_for_unconfigured_receiver",
+                receiver=receiver,
+                notifications=count,
+                hint="kept in the outbox until a notifier of that name is configured again; "
+                "a reload removed it, so close what it had opened by hand, or configure it "
+                "again to deliver them",
+            )
 
     # --- inspection ---------------------------------------------------------------------
 
@@ -773,6 +942,7 @@ class Outbox:
         if self._lock_fd is None:
             raise OutboxError("the outbox is closed")
         self._stopping.clear()
+        self._receivers = frozenset(notifiers)
         for receiver, count in self.depth().items():
             if receiver not in notifiers:
                 log.warning(
@@ -892,7 +1062,7 @@ class Outbox:
         if self._metrics is not None:
             self._metrics.attempts.labels(receiver, delivery.outcome.value).inc()
         if delivery.outcome is Outcome.DELIVERED:
-            if await self._call(self._store.ack, entry.id):
+            if await self._call(self._store.ack, entry.id, notification_id(notification)):
                 self._set_depth(receiver, self._depth.get(receiver, 0) - 1)
             if self._metrics is not None:
                 self._metrics.latency.labels(receiver).observe(max(0.0, now - notification.at))
@@ -909,7 +1079,9 @@ class Outbox:
         failures = entry.failures + 1
         problem = _error_text(delivery)
         if delivery.outcome is Outcome.FAILED:
-            await self._dead_letter(entry, failures, "refused by the receiver", problem)
+            await self._dead_letter(
+                entry, failures, "refused by the receiver", problem, notification_id(notification)
+            )
             return
         decision = after_failure(
             self.policy,
@@ -920,15 +1092,24 @@ class Outbox:
             rand=self._rand(),
         )
         if isinstance(decision, GiveUp):
-            await self._dead_letter(entry, failures, decision.why, problem)
+            await self._dead_letter(
+                entry, failures, decision.why, problem, notification_id(notification)
+            )
             return
         await self._call(self._store.reschedule, entry.id, failures, decision.at, problem)
         self._record_health(receiver, health, delivery, entry, now, retry_at=decision.at)
 
-    async def _dead_letter(self, entry: Entry, failures: int, why: str, error: str) -> None:
+    async def _dead_letter(
+        self, entry: Entry, failures: int, why: str, error: str, nid: str | None = None
+    ) -> None:
         now = self._clock()
-        if await self._call(self._store.kill, entry.id, failures, now, error, why):
-            self._set_depth(entry.receiver, self._depth.get(entry.receiver, 0) - 1)
+        sent = entry.notification_id if nid is None else nid
+        if not await self._call(self._store.kill, entry.id, sent, failures, now, error, why):
+            # Merged with a newer notification meanwhile (or handled elsewhere): the merged
+            # one gets its own attempts.
+            await self._call(self._store.reschedule, entry.id, failures, now, error)
+            return
+        self._set_depth(entry.receiver, self._depth.get(entry.receiver, 0) - 1)
         if self._metrics is not None:
             self._metrics.dead_lettered.labels(entry.receiver).inc()
         log.error(

@@ -47,7 +47,7 @@ from alerting.grouping import GroupState, Notification
 from alerting.lifecycle import Alert, AlertEvent
 from alerting.model import AlertState, Observation
 from alerting.notifiers import Notifier, NotifierContext, build_notifiers
-from alerting.outbox import Outbox, OutboxFull
+from alerting.outbox import Outbox
 from alerting.remediation import Action, RunRecord
 from alerting.remediator import AuditLog, Remediator
 from alerting.rules import EvaluationCache
@@ -705,23 +705,15 @@ class AlertService:
         return out
 
     async def _enqueue(self, notifications: Sequence[Notification]) -> None:
-        """Store the round's notifications for every receiver, in one transaction. A
-        receiver whose queue is full (``max_pending``) loses this round's notifications, with
-        an error log line; the others get theirs."""
+        """Store the round's notifications for every receiver, in one transaction, before
+        the state that produced them. Nothing is dropped: a receiver whose queue is full
+        (``max_pending``) has each notification merged into its group's newest undelivered
+        one (the group's current truth plus every resolve not yet delivered; the outbox logs
+        ``notifications_coalesced`` and counts it), and a receiver a reload removed keeps
+        its handovers queued, logged and counted, until a notifier of that name exists."""
         items = [(r, n) for n in notifications for r in n.receivers]
-        while items:
-            try:
-                await self.outbox.enqueue_many(items)
-                return
-            except OutboxFull as full:
-                dropped = [(r, n) for r, n in items if r in full.receivers]
-                log.error(
-                    "notifications_dropped",
-                    receivers=sorted(full.receivers),
-                    notifications=len(dropped),
-                    error=str(full),
-                )
-                items = [(r, n) for r, n in items if r not in full.receivers]
+        if items:
+            await self.outbox.enqueue_many(items, coalesce=True)
 
     def _remediate(self, result: RoundResult) -> None:
         if self._remediator is None:

@@ -54,6 +54,34 @@ async def test_a_reload_keeps_alert_state_and_only_new_receivers_hear_of_it(
     assert {"worker_down", "worker_checks_failing"} == await running.firing()
 
 
+async def test_a_reload_that_stops_paging_resolves_the_open_page(
+    sim: SimHandle, receivers: Receivers, start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    """The anchor complaint: a reload that no longer routes critical alerts to PagerDuty
+    must close the incident PagerDuty opened (same dedup_key), not leave it open forever;
+    Slack, still routed, hears nothing new."""
+    section = alerting_section(receivers, remediations=[])
+    path = tmp_path / "flarewatch.yaml"
+    write_config(path, config_document(sim, tmp_path / "state", section))
+    running = await start_daemon(path)
+    await sim.control("POST", "/__sim/faults", json=FAULT)
+    await eventually(lambda: len(receivers.pagerduty_events()) == 1)
+    await until(lambda: _empty(running))
+    slack_before = len(receivers.slack.delivered())
+
+    section["route"] = {**section["route"], "routes": [{"receivers": ["slack"]}]}
+    write_config(path, config_document(sim, tmp_path / "state", section))
+    outcome = await running.daemon.reload("test")
+    assert outcome.ok, outcome.problems
+    await eventually(lambda: len(receivers.pagerduty_events()) == 2)
+    await until(lambda: _empty(running))
+    trigger, resolve = receivers.pagerduty_events()
+    assert ("trigger", "resolve") == (trigger["event_action"], resolve["event_action"])
+    assert trigger["dedup_key"] == resolve["dedup_key"]
+    assert slack_before == len(receivers.slack.delivered())
+    assert {"worker_down", "worker_checks_failing"} == await running.firing()
+
+
 async def test_a_reload_with_a_bad_route_is_rejected_and_alerting_goes_on(
     sim: SimHandle, receivers: Receivers, start_daemon: StartDaemon, tmp_path: Path
 ) -> None:
