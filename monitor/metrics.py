@@ -88,6 +88,8 @@ CORE_FAMILIES = frozenset(
         "flarewatch_notifications_dead_lettered",
         "flarewatch_notification_latency_seconds",
         "flarewatch_outbox_depth",
+        "flarewatch_notifications_coalesced",
+        "flarewatch_notifications_unconfigured",
     }
 )
 """Families the daemon itself defines (counters without ``_total``); probe types may not reuse."""
