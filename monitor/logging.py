@@ -156,7 +156,13 @@ def configure_logging(
     ]
     renderer: Processor
     if as_json:
-        shared.append(structlog.processors.dict_tracebacks)
+        # Tracebacks as data, locals shown with repr(): the same output whether or not
+        # ``rich`` is installed (structlog would use it, see monitor/__init__.py).
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(use_rich=False)
+            )
+        )
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(
