@@ -72,7 +72,7 @@ def evaluate_round(
 
     Pass the same ``cache`` every round (see :func:`alerting.rules.evaluate`).
     """
-    verdicts = evaluate(config.rules, observations, cache)
+    verdicts = evaluate(config.rules, observations, cache).relevant(lifecycle.watched(state.alerts))
     alerts, events = lifecycle.step(state.alerts, verdicts, now, config.lifecycle)
     muted = muted_alerts(alerts, config.inhibit_rules, silences, now)
     groups, notifications = grouping.step(state.groups, alerts, now, config.routes, muted)

@@ -138,8 +138,11 @@ def step(
     fingerprint. ``verdicts`` is the round: the verdict of every rule for every probe with a
     current observation; an alert without a usable verdict (none, undecided, or on an
     observation older than ``stale_after``) keeps its state until it goes stale. When several
-    verdicts name one alert, the one with the latest ``at`` counts. Returns the alerts
-    to keep (resolved ones until their retention ends) and the events, ordered by fingerprint.
+    verdicts name one alert, the one with the latest ``at`` counts. Verdicts that cannot
+    change anything may be left out: undecided ones, and inactive ones whose (rule, probe)
+    is neither :func:`watched` nor named by an active verdict of the round; that is what
+    :meth:`alerting.rules.Verdicts.relevant` hands over. Returns the alerts to keep
+    (resolved ones until their retention ends) and the events, ordered by fingerprint.
     """
     latest = _latest_verdicts(alerts, verdicts, now, settings)
     kept: dict[str, Alert] = {}
@@ -160,6 +163,12 @@ def step(
     return kept, events
 
 
+def watched(alerts: Mapping[str, Alert]) -> set[tuple[str, str | None]]:
+    """The (rule, probe) of every alert in ``alerts``: the pairs whose inactive verdicts
+    :func:`step` needs (an inactive verdict about anything else opens no alert)."""
+    return {(a.rule, a.labels.get("probe")) for a in alerts.values()}
+
+
 def _latest_verdicts(
     alerts: Mapping[str, Alert],
     verdicts: Sequence[RuleVerdict],
@@ -173,7 +182,7 @@ def _latest_verdicts(
     fingerprint would be most of the round's cost, so an inactive verdict is only
     fingerprinted when its (rule, probe) could name a known alert or an active verdict.
     """
-    relevant = {(a.rule, a.labels.get("probe")) for a in alerts.values()}
+    relevant = watched(alerts)
     relevant.update((v.rule, v.labels.get("probe")) for v in verdicts if v.active)
     latest: dict[str, RuleVerdict] = {}
     for candidate in verdicts:

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, NamedTuple, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -31,6 +31,8 @@ from pydantic import (
 
 from alerting.celengine import cel
 from alerting.conditions import (
+    ACTIVE,
+    INACTIVE,
     REASONS,
     Condition,
     ConditionError,
@@ -808,20 +810,194 @@ class _Needs:
         )
 
 
-_Result = tuple[CompiledRule, Outcome, Mapping[str, str], Annotations]
-"""One rule's outcome for one observation, with the verdict labels and annotations."""
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """How to evaluate one selection of rules (the rules a probe meets, in rule order).
+
+    Worked out once per distinct selection: the programs to run, which of them a shared
+    context serves, and what the probe's own context must hold.
+    """
+
+    rules: tuple[CompiledRule, ...]
+    programs: tuple[cel.Program, ...]
+    steps: tuple[tuple[cel.Program, bool], ...]
+    """Per rule: its compiled program and whether it runs on the shared context."""
+    needs: _Needs
+    any_shared: bool
+    any_own: bool
+
+    @classmethod
+    def of(cls, rules: tuple[CompiledRule, ...]) -> _Plan:
+        """The plan for ``rules``."""
+        shared = [c.shared_context for c in rules]
+        return cls(
+            rules=rules,
+            programs=tuple(c.condition.program for c in rules),
+            steps=tuple((c.condition.program, c.shared_context) for c in rules),
+            needs=_Needs.of(rules),
+            any_shared=any(shared),
+            any_own=not all(shared),
+        )
 
 
-class _Entry(NamedTuple):
-    observation: Observation
-    values: Mapping[str, float]
-    results: tuple[_Result, ...]
+_NO_OUTCOMES: dict[int, Outcome] = {}
+
+
+class _Entry:
+    """One probe's evaluated observation: the outcome of every rule selecting it.
+
+    Only the outcomes are computed up front: ``active`` lists the positions (in ``rules``)
+    whose condition held and ``undecided`` maps the positions that could not be decided to
+    their :class:`~alerting.conditions.Outcome`; every other position is decided inactive.
+    Verdict labels and annotations are made when a verdict is first built and kept for
+    later rounds; ``labels`` is shared with the probe's next entry while its type and
+    labels stay the same, since verdict labels depend on nothing else. Nothing is allocated
+    that a round without verdicts to build does not need: an entry is most of what a round
+    leaves behind, and what it leaves behind is what the garbage collector walks.
+    """
+
+    __slots__ = ("active", "labels", "notes", "observation", "rules", "undecided", "values")
+
+    def __init__(
+        self,
+        observation: Observation,
+        values: dict[str, float],
+        rules: tuple[CompiledRule, ...],
+        labels: list[Mapping[str, str] | None] | None,
+        active: tuple[int, ...],
+        undecided: dict[int, Outcome],
+    ) -> None:
+        self.observation = observation
+        self.values = values
+        self.rules = rules
+        self.labels = labels
+        self.active = active
+        self.undecided = undecided
+        self.notes: list[Annotations | None] | None = None
+
+    def verdict(self, i: int, at: float) -> RuleVerdict:
+        """The verdict of rule ``rules[i]`` for an observation taken at ``at``."""
+        compiled = self.rules[i]
+        rule = compiled.rule
+        made = self.labels
+        if made is None:
+            made = self.labels = [None] * len(self.rules)
+        labels = made[i]
+        if labels is None:
+            obs = self.observation
+            labels = made[i] = {
+                **obs.labels,
+                "probe": obs.probe,
+                "probe_type": obs.probe_type,
+                **compiled.labels,
+            }
+        notes = self.notes
+        if notes is None:
+            notes = self.notes = [None] * len(self.rules)
+        annotations = notes[i]
+        if annotations is None:
+            annotations = notes[i] = Annotations(compiled, self.observation, self.values, labels)
+        outcome = self.undecided.get(i) if self.undecided else None
+        if outcome is None:
+            outcome = ACTIVE if i in self.active else INACTIVE
+        # Positional: a frozen dataclass takes keywords 40 % slower. Field order is
+        # RuleVerdict's; the tests compare with verdicts built by keyword.
+        return RuleVerdict(
+            rule.name,
+            rule.severity,
+            labels,
+            outcome.active,
+            at,
+            self.values,
+            annotations,
+            rule.for_,
+            rule.keep_firing_for,
+            outcome.missing,
+            outcome.error,
+        )
+
+
+class Verdicts:
+    """One round's verdicts: one per (rule, observation it selects), built when asked for.
+
+    A round of 1,000 probes holds thousands of verdicts, nearly all of them inactive and
+    about no alert; the lifecycle can only use the active ones and the inactive ones about
+    alerts it already holds. So :func:`evaluate` computes every outcome but builds no
+    :class:`~alerting.model.RuleVerdict`: :meth:`relevant` builds just what the lifecycle can
+    use, :meth:`active` and :meth:`undecided` what their names say, and iterating builds
+    every verdict, in observation order then rule order. Every way yields equal verdicts.
+    """
+
+    __slots__ = ("_count", "_entries", "_observations")
+
+    def __init__(self, observations: list[Observation], entries: list[_Entry], count: int) -> None:
+        self._observations = observations
+        self._entries = entries
+        self._count = count
+
+    def _rows(self) -> Iterator[tuple[Observation, _Entry]]:
+        return zip(self._observations, self._entries, strict=True)
+
+    def __len__(self) -> int:
+        """How many verdicts the round holds (its (rule, probe) pairs)."""
+        return self._count
+
+    def __iter__(self) -> Iterator[RuleVerdict]:
+        """Every verdict, in observation order then rule order."""
+        for obs, entry in self._rows():
+            at = obs.at
+            for i in range(len(entry.rules)):
+                yield entry.verdict(i, at)
+
+    def active(self) -> list[RuleVerdict]:
+        """The verdicts whose condition held, in round order."""
+        return [entry.verdict(i, obs.at) for obs, entry in self._rows() for i in entry.active]
+
+    def undecided(self) -> list[RuleVerdict]:
+        """The verdicts that could not be decided (``missing`` or ``error`` set), in round
+        order."""
+        return [
+            entry.verdict(i, obs.at)
+            for obs, entry in self._rows()
+            if entry.undecided
+            for i in sorted(entry.undecided)
+        ]
+
+    def relevant(self, watched: Iterable[tuple[str, str | None]]) -> list[RuleVerdict]:
+        """The verdicts that can change an alert, in round order.
+
+        ``watched`` holds the (rule, probe) of every alert the lifecycle keeps
+        (:func:`alerting.lifecycle.watched`). The result is every active verdict and every
+        decided inactive verdict whose (rule, probe) is watched or has an active verdict
+        this round. The rest cannot change anything: an undecided verdict counts as none,
+        and an inactive one about no alert opens none. :func:`alerting.lifecycle.step` given
+        this list advances alerts exactly as given every verdict.
+        """
+        wanted: dict[str | None, set[str]] = {}
+        for rule, probe in watched:
+            wanted.setdefault(probe, set()).add(rule)
+        for obs, entry in self._rows():
+            if entry.active:
+                names = wanted.setdefault(obs.probe, set())
+                names.update(entry.rules[i].rule.name for i in entry.active)
+        verdicts: list[RuleVerdict] = []
+        for obs, entry in self._rows():
+            rules = wanted.get(obs.probe)
+            if rules is None:
+                continue
+            at, undecided = obs.at, entry.undecided
+            verdicts.extend(
+                entry.verdict(i, at)
+                for i, compiled in enumerate(entry.rules)
+                if compiled.rule.name in rules and not (undecided and i in undecided)
+            )
+        return verdicts
 
 
 class EvaluationCache:
     """What the last round computed per probe, owned by the caller across rounds.
 
-    :func:`evaluate` reuses a probe's results when its observation is unchanged apart from
+    :func:`evaluate` reuses a probe's outcomes when its observation is unchanged apart from
     its time, and re-evaluates otherwise; the verdicts are the same with or without a cache.
     Entries belong to one :class:`RuleSet` (a new one empties the cache), and a probe missing
     from a round is forgotten, so the cache holds at most one entry per probe.
@@ -830,7 +1006,7 @@ class EvaluationCache:
     def __init__(self) -> None:
         self._rules: RuleSet | None = None
         self._entries: dict[str, _Entry] = {}
-        self._needs: dict[tuple[CompiledRule, ...], _Needs] = {}
+        self._plans: dict[tuple[CompiledRule, ...], _Plan] = {}
         self._shared: dict[tuple[str, str, str | None], cel.Context] = {}
         self.hits = 0
         """Observations whose results were reused, over this cache's life."""
@@ -845,7 +1021,7 @@ def evaluate(
     rules: RuleSet,
     observations: Iterable[Observation],
     cache: EvaluationCache | None = None,
-) -> list[RuleVerdict]:
+) -> Verdicts:
     """One verdict per (rule, observation it selects), in observation order then rule order.
 
     A verdict's labels are the probe's labels, then the rule's labels (which win), then
@@ -853,52 +1029,36 @@ def evaluate(
     doubles; its ``at`` is the observation's time (so the lifecycle can tell a probe that
     stopped reporting: its old result keeps its old time). A condition that cannot be
     decided (a value not published this round, a CEL error) is inactive and says why in
-    ``missing`` / ``error``. Pass the
-    same ``cache`` every round to skip unchanged observations; pass every probe's latest
-    observation each round.
+    ``missing`` / ``error``. Every condition is evaluated here; the verdicts themselves are
+    built as :class:`Verdicts` hands them out. Pass the same ``cache`` every round to skip
+    unchanged observations; pass every probe's latest observation each round.
     """
     memo = cache if cache is not None else EvaluationCache()
     if memo._rules is not rules:
         memo._rules = rules
         memo._entries = {}
-        memo._needs = {}
+        memo._plans = {}
         memo._shared = {}
     previous = memo._entries
     entries: dict[str, _Entry] = {}
-    verdicts: list[RuleVerdict] = []
-    append = verdicts.append
-    verdict = RuleVerdict
+    round_observations: list[Observation] = []
+    round_entries: list[_Entry] = []
+    count = 0
+    hits = 0
     for obs in observations:
         entry = previous.get(obs.probe)
         if entry is not None and _unchanged(entry.observation, obs):
-            memo.hits += 1
+            hits += 1
         else:
-            memo.misses += 1
             entry = _evaluate_one(rules, obs, memo, entry)
         entries[obs.probe] = entry
-        values = entry.values
-        for compiled, outcome, labels, notes in entry.results:
-            rule = compiled.rule
-            # Positional: a frozen dataclass takes keywords 40 % slower, and this line runs
-            # once per (rule, probe) per round. Field order is RuleVerdict's; the tests
-            # compare with verdicts built by keyword.
-            append(
-                verdict(
-                    rule.name,
-                    rule.severity,
-                    labels,
-                    outcome.active,
-                    obs.at,
-                    values,
-                    notes,
-                    rule.for_,
-                    rule.keep_firing_for,
-                    outcome.missing,
-                    outcome.error,
-                )
-            )
+        round_observations.append(obs)
+        round_entries.append(entry)
+        count += len(entry.rules)
+    memo.hits += hits
+    memo.misses += len(round_entries) - hits
     memo._entries = entries
-    return verdicts
+    return Verdicts(round_observations, round_entries, count)
 
 
 def _unchanged(before: Observation, now: Observation) -> bool:
@@ -924,36 +1084,60 @@ def _evaluate_one(
         and before.observation.probe_type == obs.probe_type
         and before.observation.labels == obs.labels
     ):
-        pairs = [(result[0], result[2]) for result in before.results]
+        selected, labels = before.rules, before.labels
     else:
-        base = {**obs.labels, "probe": obs.probe, "probe_type": obs.probe_type}
-        pairs = [(c, {**base, **c.labels}) for c in rules.select(obs)]
-    if not pairs:
-        return _Entry(obs, values, ())
-    key = tuple(c for c, _ in pairs)
-    needs = memo._needs.get(key)
-    if needs is None:
-        needs = memo._needs[key] = _Needs.of(key)
-    own = _context(needs, obs, values)
-    shared = None
-    probe_labels = obs.labels
-    results: list[_Result] = []
-    for compiled, labels in pairs:
-        if compiled.shared_context:
-            if shared is None:
-                shared = _shared_context(memo, obs)
-            context = shared
+        selected, labels = rules.select(obs), None
+    if not selected:
+        return _Entry(obs, values, selected, labels, (), _NO_OUTCOMES)
+    plan = memo._plans.get(selected)
+    if plan is None:
+        plan = memo._plans[selected] = _Plan.of(selected)
+    # Neither is None: a plan without own (or shared) rules never reads that context.
+    own = _context(plan.needs, obs, values) if plan.any_own else _shared_context(memo, obs)
+    shared = _shared_context(memo, obs) if plan.any_shared else own
+    try:
+        # The common case in one comprehension: every condition decides.
+        if not plan.any_shared:
+            results = [program.execute(own) for program in plan.programs]
+        elif not plan.any_own:
+            results = [program.execute(shared) for program in plan.programs]
         else:
-            context = own
-        results.append(
-            (
-                compiled,
-                run_condition(compiled.condition, context, values, probe_labels),
-                labels,
-                Annotations(compiled, obs, values, labels),
+            results = [
+                program.execute(shared if on_shared else own) for program, on_shared in plan.steps
+            ]
+    except Exception:  # a missing value or a CEL error: run them one by one
+        results = _run_each(plan.steps, own, shared)
+    active: list[int] = []
+    undecided: dict[int, Outcome] = _NO_OUTCOMES
+    for i, result in enumerate(results):
+        if result is True:
+            active.append(i)
+        elif result is not False:
+            # Undecided (it raised, or it returned something else): run_condition runs it
+            # again and says why, or raises what is no fault of the data.
+            if undecided is _NO_OUTCOMES:
+                undecided = {}
+            undecided[i] = run_condition(
+                selected[i].condition, shared if plan.steps[i][1] else own, values, obs.labels
             )
-        )
-    return _Entry(obs, values, tuple(results))
+    return _Entry(obs, values, selected, labels, tuple(active) if active else (), undecided)
+
+
+_FAILED = object()
+"""What :func:`_run_each` records for a condition that raised."""
+
+
+def _run_each(
+    steps: tuple[tuple[cel.Program, bool], ...], own: cel.Context, shared: cel.Context
+) -> list[object]:
+    """Each program's result, or :data:`_FAILED` where it raised."""
+    results: list[object] = []
+    for program, on_shared in steps:
+        try:
+            results.append(program.execute(shared if on_shared else own))
+        except Exception:  # classified by run_condition
+            results.append(_FAILED)
+    return results
 
 
 def _shared_context(memo: EvaluationCache, obs: Observation) -> cel.Context:

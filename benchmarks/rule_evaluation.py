@@ -18,8 +18,11 @@ Workload (stated, not tuned to the result):
   every probe: 20,000 pairs, every probe publishing every value, cold).
 
 Each scenario runs ``--rounds`` timed rounds after two untimed ones; the figures are the
-median and the slowest round, wall time of :func:`alerting.rules.evaluate` only (each round's
-observations are made just before its call, outside the timing), garbage collector on.
+median and the slowest round, wall time of what :func:`alerting.engine.evaluate_round` asks
+of the rules: :func:`alerting.rules.evaluate` and building the verdicts the lifecycle can use
+(``Verdicts.relevant``, with an alert watched for every (rule, probe) whose condition held
+the round before). Each round's observations are made just before its call, outside the
+timing; garbage collector on. ``built`` is how many verdicts a round built.
 Recorded figures and where the time goes: docs/rules.md, "Evaluation cost".
 
     .venv/bin/python benchmarks/rule_evaluation.py [--rounds N] [--probes N] [--json]
@@ -193,24 +196,29 @@ def next_round(
 
 def timed(
     rules: RuleSet, rounds: Iterator[list[Observation]], count: int, *, warm: bool
-) -> tuple[list[float], int]:
-    """Milliseconds per :func:`evaluate` call over ``count`` rounds after two untimed ones.
+) -> tuple[list[float], int, int]:
+    """Milliseconds per round over ``count`` rounds after two untimed ones, the verdicts a
+    round holds and the verdicts the last round built.
 
     Each round's observations are made just before its call (outside the timing), so the
     heap holds what a daemon's would: one round of observations and the cache.
     """
     cache = EvaluationCache()
     times: list[float] = []
-    verdicts = 0
+    verdicts = built = 0
+    watched: set[tuple[str, str | None]] = set()
     for k in range(count + 2):
         batch = next(rounds)
         memo = cache if warm else EvaluationCache()
         started = time.perf_counter()
-        verdicts = len(evaluate(rules, batch, memo))
+        result = evaluate(rules, batch, memo)
+        relevant = result.relevant(watched)
         elapsed = (time.perf_counter() - started) * 1000.0
+        verdicts, built = len(result), len(relevant)
+        watched = {(v.rule, v.labels["probe"]) for v in relevant if v.active}
         if k >= 2:
             times.append(elapsed)
-    return times, verdicts
+    return times, verdicts, built
 
 
 def rounds_of(
@@ -251,11 +259,12 @@ def main() -> None:
     ]
     results: dict[str, dict[str, float]] = {}
     for name, rule_set, rounds, warm in scenarios:
-        times, verdicts = timed(rule_set, rounds, args.rounds, warm=warm)
+        times, verdicts, built = timed(rule_set, rounds, args.rounds, warm=warm)
         results[name] = {
             "median_ms": round(statistics.median(times), 2),
             "max_ms": round(max(times), 2),
             "verdicts": verdicts,
+            "built": built,
             "us_per_verdict": round(statistics.median(times) * 1000.0 / max(verdicts, 1), 2),
             "rules": len(rule_set),
         }
@@ -272,8 +281,8 @@ def main() -> None:
         print(json.dumps(summary))
         return
     print(f"{args.probes} probes, {args.rounds} timed rounds each; target {TARGET_MS} ms/round")
-    header = ("scenario", "rules", "verdicts", "median ms", "max ms", "us/verdict")
-    widths = (-12, 5, 8, 10, 8, 10)
+    header = ("scenario", "rules", "verdicts", "built", "median ms", "max ms", "us/verdict")
+    widths = (-12, 5, 8, 6, 10, 8, 10)
     print(
         " ".join(
             f"{h:<{-w}}" if w < 0 else f"{h:>{w}}" for h, w in zip(header, widths, strict=True)
@@ -281,7 +290,8 @@ def main() -> None:
     )
     for name, row in results.items():
         print(
-            f"{name:<12} {row['rules']:>5} {row['verdicts']:>8} {row['median_ms']:>10.2f}"
+            f"{name:<12} {row['rules']:>5} {row['verdicts']:>8} {row['built']:>6}"
+            f" {row['median_ms']:>10.2f}"
             f" {row['max_ms']:>8.2f} {row['us_per_verdict']:>10.2f}"
         )
 

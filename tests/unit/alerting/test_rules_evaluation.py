@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from alerting import lifecycle
+from alerting.lifecycle import Alert, LifecycleSettings
 from alerting.model import Observation, ProbeStatus, RuleVerdict
 from alerting.rules import EvaluationCache, RuleError, RuleSet, evaluate, load_rules
 
@@ -46,7 +50,7 @@ def obs(
     )
 
 
-def names(verdicts: list[RuleVerdict]) -> list[tuple[str, str]]:
+def names(verdicts: Iterable[RuleVerdict]) -> list[tuple[str, str]]:
     """``(rule, probe)`` of each verdict, in order."""
     return [(v.rule, v.labels["probe"]) for v in verdicts]
 
@@ -153,7 +157,7 @@ def test_verdict_contents() -> None:
         for_s=300.0,
         keep_firing_for_s=120.0,
     )
-    assert [expected] == evaluate(rules, [observation])
+    assert [expected] == list(evaluate(rules, [observation]))
 
 
 def test_values_are_doubles() -> None:
@@ -249,8 +253,8 @@ def test_cached_verdicts_equal_fresh_ones() -> None:
         (45.0, round_of(45.0, error_ratio=0.3)),
         (60.0, round_of(60.0)),
     ]
-    cached = [evaluate(RULES, batch, cache) for _, batch in rounds]
-    fresh = [evaluate(RULES, batch) for _, batch in rounds]
+    cached = [list(evaluate(RULES, batch, cache)) for _, batch in rounds]
+    fresh = [list(evaluate(RULES, batch)) for _, batch in rounds]
     assert fresh == cached
 
 
@@ -295,7 +299,7 @@ def test_a_label_change_re_selects() -> None:
     cache = EvaluationCache()
     evaluate(rules, [obs(labels={"env": "prod"})], cache=cache)
     verdicts = evaluate(rules, [obs(labels={"env": "dev"}, status="ok")], cache=cache)
-    assert [] == verdicts
+    assert [] == list(verdicts)
 
 
 def test_a_value_change_keeps_the_labels() -> None:
@@ -317,3 +321,91 @@ def test_rules_may_not_set_the_rule_label() -> None:
     """``rule`` is reserved: silences and inhibit rules match on it."""
     with pytest.raises(RuleError, match="rule"):
         load_rules([rule(labels={"rule": "other"})])
+
+
+def test_a_round_counts_every_verdict() -> None:
+    """``len`` is the number of (rule, probe) pairs, whether or not any verdict was built."""
+    verdicts = evaluate(RULES, round_of(0.0))
+    assert (4, 4) == (len(verdicts), len(list(verdicts)))
+
+
+def test_active_and_undecided_are_the_matching_verdicts() -> None:
+    """``active()`` and ``undecided()`` hold exactly the verdicts iteration marks so."""
+    rules = load_rules(
+        [rule(), rule(name="errors", condition="values.error_ratio > 0.05", summary="x")]
+    )
+    observations = [
+        obs(probe="a", values={"error_ratio": 0.2}),
+        obs(probe="b", status="ok"),
+        obs(probe="c", status="ok", values={"error_ratio": 0.01}),
+    ]
+    verdicts = evaluate(rules, observations)
+    every = list(verdicts)
+    expected = (
+        [v for v in every if v.active],
+        [v for v in every if v.missing or v.error is not None],
+    )
+    assert expected == (verdicts.active(), verdicts.undecided())
+
+
+def test_relevant_verdicts_leave_out_what_names_no_alert() -> None:
+    """Inactive verdicts about no watched (rule, probe) are not built for the lifecycle."""
+    verdicts = evaluate(RULES, round_of(0.0, error_ratio=0.2))
+    relevant = verdicts.relevant({("down", "api")})
+    expected = [("down", "api"), ("errors", "web")]
+    assert expected == names(relevant)
+
+
+def _lifecycle_round(rng: random.Random, probes: list[str], at: float) -> list[Observation]:
+    """A random round: flapping values, missing values, NaN, label changes, stale and
+    duplicated probes."""
+    round_: list[Observation] = []
+    for probe in probes:
+        if rng.random() < 0.1:
+            continue  # the probe did not report
+        values: dict[str, float] = {}
+        if rng.random() < 0.9:
+            values["error_ratio"] = rng.choice([0.0, 0.01, 0.2, float("nan")])
+        observation = obs(
+            probe=probe,
+            status=rng.choice(["ok", "ok", "crit", "unknown"]),
+            at=at - rng.choice([0.0, 0.0, 0.0, 1000.0]),
+            values=values,
+            labels={"env": rng.choice(["prod", "prod", "dev"])},
+        )
+        round_.append(observation)
+        if rng.random() < 0.05:
+            round_.append(replace(observation, at=observation.at - 5.0, status="crit"))
+    return round_
+
+
+def test_relevant_verdicts_advance_alerts_like_every_verdict() -> None:
+    """Over many random rounds, the lifecycle given ``relevant()`` produces the same alerts
+    and events as given every verdict, so leaving verdicts unbuilt changes nothing."""
+    rules = load_rules(
+        [
+            rule(**{"for": "30s"}),
+            rule(
+                name="errors",
+                condition="values.error_ratio > 0.05",
+                summary="${values.error_ratio}",
+                keep_firing_for="1m",
+                select={"labels": ['env="prod"']},
+            ),
+            rule(name="unknown", condition='status == "unknown" || values.error_ratio > 0.1'),
+        ]
+    )
+    settings = LifecycleSettings(flap_threshold=3, stale_after=60.0)
+    rng = random.Random(11)
+    probes = [f"p{i}" for i in range(12)]
+    cache = EvaluationCache()
+    alerts: dict[str, Alert] = {}
+    for k in range(200):
+        now = 15.0 * k
+        verdicts = evaluate(rules, _lifecycle_round(rng, probes, now), cache)
+        every = lifecycle.step(alerts, list(verdicts), now, settings)
+        relevant = lifecycle.step(
+            alerts, verdicts.relevant(lifecycle.watched(alerts)), now, settings
+        )
+        assert every == relevant
+        alerts = every[0]
