@@ -282,6 +282,9 @@ def coalesce(older: Notification, newer: Notification) -> Notification | None:
 
 # --- the store: every SQL statement, run on one thread -----------------------------------
 
+_Row = tuple[str, str, str, str, float, float]
+"""receiver, group key, notification id, payload, enqueued at, first attempt at."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -357,16 +360,16 @@ class _Store:
             raise OutboxError("the outbox is closed")
         return self.db
 
-    def insert(self, rows: Sequence[tuple[str, str, str, str, float]]) -> list[int]:
+    def insert(self, rows: Sequence[_Row]) -> list[int]:
         db = self._db
         ids: list[int] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for receiver, group_key, nid, payload, now in rows:
+            for receiver, group_key, nid, payload, now, due in rows:
                 cursor = db.execute(
                     "INSERT INTO outbox (receiver, group_key, notification_id, payload, "
                     "enqueued_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (receiver, group_key, nid, payload, now, now),
+                    (receiver, group_key, nid, payload, now, due),
                 )
                 ids.append(int(cursor.lastrowid or 0))
             db.execute("COMMIT")
@@ -376,7 +379,7 @@ class _Store:
         return ids
 
     def insert_coalescing(
-        self, rows: Sequence[tuple[str, str, str, str, float]], over: Collection[str]
+        self, rows: Sequence[_Row], over: Collection[str]
     ) -> tuple[list[int], list[str]]:
         """Insert the rows in one transaction; a row for a receiver in ``over`` (past
         ``max_pending``) is merged into that receiver's newest undelivered entry of the same
@@ -387,7 +390,7 @@ class _Store:
         merged: list[str] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for receiver, group_key, nid, payload, now in rows:
+            for receiver, group_key, nid, payload, now, due in rows:
                 target = (
                     self._merge_target(receiver, group_key, payload) if receiver in over else None
                 )
@@ -404,7 +407,7 @@ class _Store:
                 cursor = db.execute(
                     "INSERT INTO outbox (receiver, group_key, notification_id, payload, "
                     "enqueued_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (receiver, group_key, nid, payload, now, now),
+                    (receiver, group_key, nid, payload, now, due),
                 )
                 ids.append(int(cursor.lastrowid or 0))
             db.execute("COMMIT")
@@ -412,6 +415,45 @@ class _Store:
             db.execute("ROLLBACK")
             raise
         return ids, merged
+
+    def amend(
+        self, ids: Sequence[int], change: Callable[[Notification], Notification], now: float
+    ) -> list[str]:
+        """Rewrite the entries still held back (next attempt after ``now``, never tried)
+        with ``change`` and make them due now, in one transaction; the receivers of those
+        rewritten. Entries already due, sent or dead are left alone."""
+        db = self._db
+        receivers: list[str] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for entry_id in ids:
+                row = db.execute(
+                    "SELECT receiver, payload FROM outbox WHERE id = ? AND dead_at IS NULL "
+                    "AND failures = 0 AND next_attempt_at > ?",
+                    (entry_id, now),
+                ).fetchone()
+                if row is None:
+                    continue
+                try:
+                    changed = change(notification_from_record(json.loads(row[1])))
+                except ValueError:
+                    continue  # unreadable: its worker dead-letters it with the reason
+                db.execute(
+                    "UPDATE outbox SET payload = ?, notification_id = ?, next_attempt_at = ? "
+                    "WHERE id = ?",
+                    (
+                        json.dumps(notification_to_record(changed), separators=(",", ":")),
+                        notification_id(changed),
+                        now,
+                        entry_id,
+                    ),
+                )
+                receivers.append(str(row[0]))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return receivers
 
     def _merge_target(
         self, receiver: str, group_key: str, payload: str
@@ -805,7 +847,11 @@ class Outbox:
         return await self.enqueue_many((r, n) for n in notifications for r in n.receivers)
 
     async def enqueue_many(
-        self, items: Iterable[tuple[str, Notification]], *, coalesce: bool = False
+        self,
+        items: Iterable[tuple[str, Notification]],
+        *,
+        coalesce: bool = False,
+        not_before: Sequence[float | None] | None = None,
     ) -> list[int]:
         """Store several notifications atomically (all or none), in order; returns the ids.
 
@@ -816,16 +862,22 @@ class Outbox:
         ``flarewatch_notifications_coalesced_total`` and logged; one whose group has no
         entry to merge into is stored anyway, so nothing is lost and the queue holds at most
         ``max_pending`` plus one entry per group. (The daemon coalesces.)
+
+        ``not_before`` (one per item, ``None`` for now) holds an entry back until then: it is
+        stored now (durable) and its group's later entries wait behind it; :meth:`amend`
+        rewrites it and releases it earlier. A merged item keeps its target's schedule.
         """
         now = self._clock()
-        rows: list[tuple[str, str, str, str, float]] = []
+        rows: list[_Row] = []
         adding: dict[str, int] = {}
-        for receiver, notification in items:
+        for index, (receiver, notification) in enumerate(items):
             if not receiver:
                 raise ValueError("a notification needs a receiver name")
             payload = json.dumps(notification_to_record(notification), separators=(",", ":"))
             nid = notification_id(notification)
-            rows.append((receiver, notification.group_key, nid, payload, now))
+            held = None if not_before is None else not_before[index]
+            due = now if held is None else max(now, held)
+            rows.append((receiver, notification.group_key, nid, payload, now, due))
             adding[receiver] = adding.get(receiver, 0) + 1
         full = {
             r: self._depth.get(r, 0)
@@ -893,6 +945,21 @@ class Outbox:
                 "a reload removed it, so close what it had opened by hand, or configure it "
                 "again to deliver them",
             )
+
+    async def amend(
+        self, ids: Sequence[int], change: Callable[[Notification], Notification]
+    ) -> int:
+        """Rewrite the entries ``ids`` that are still held back (``not_before``) with
+        ``change`` (pure; it runs on the outbox's thread) and release them now; how many
+        were. One already released or sent is left as it is."""
+        if not ids:
+            return 0
+        receivers = await self._call(self._store.amend, list(ids), change, self._clock())
+        for receiver in set(receivers):
+            wake = self._wakes.get(receiver)
+            if wake is not None:
+                wake.set()
+        return len(receivers)
 
     # --- inspection ---------------------------------------------------------------------
 

@@ -415,6 +415,7 @@ class AlertService:
         self._actions: ActionContext | None = None
         self._remediator: Remediator | None = None
         self._retired: list[Remediator] = []
+        self._releases: set[asyncio.Task[None]] = set()
         self._remediations: Counter[tuple[str, str]] = Counter()
         self.hook: NotificationHook | None = None
         """Error explanations and captured exceptions for notifications; captures started
@@ -512,6 +513,11 @@ class AlertService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # Held notifications are in the outbox already: they go out at their deadline after
+        # a restart, without the capture.
+        for release in list(self._releases):
+            release.cancel()
+        await asyncio.gather(*self._releases, return_exceptions=True)
         await self.outbox.stop(grace=STOP_GRACE)
         await self.outbox.close()
         await self._close_notifiers(self._notifiers)
@@ -673,11 +679,12 @@ class AlertService:
             notifications = attach_outcomes(result.notifications, self._take_outcomes(fingerprints))
             hook = self.hook
             if hook is not None:
+                # Captures start before the round's notifications are stored, so that an
+                # alert's first notification can wait for its capture (``_enqueue``).
+                hook.submit([e for e in result.events if e.fingerprint not in result.muted])
                 notifications = hook.annotate(notifications, self._latest)
             await self._enqueue(notifications)
             self._remediate(result)
-            if hook is not None:
-                hook.submit([e for e in result.events if e.fingerprint not in result.muted])
             self._state = result.state
             self._muted = result.muted
             self._evaluated_at = now
@@ -710,10 +717,55 @@ class AlertService:
         (``max_pending``) has each notification merged into its group's newest undelivered
         one (the group's current truth plus every resolve not yet delivered; the outbox logs
         ``notifications_coalesced`` and counts it), and a receiver a reload removed keeps
-        its handovers queued, logged and counted, until a notifier of that name exists."""
-        items = [(r, n) for n in notifications for r in n.receivers]
-        if items:
-            await self.outbox.enqueue_many(items, coalesce=True)
+        its handovers queued, logged and counted, until a notifier of that name exists.
+
+        A notification listing a firing alert whose error capture is still running (its
+        first since the alert fired) is stored held back for ``logs.capture.hold`` seconds
+        and released, with the exceptions attached, as soon as the capture ends."""
+        hook = self.hook
+        held = {i: hook.held(n) for i, n in enumerate(notifications)} if hook is not None else {}
+        held = {i: fps for i, fps in held.items() if fps}
+        until = self._clock() + (hook.hold if hook is not None else 0.0)
+        items: list[tuple[str, Notification]] = []
+        not_before: list[float | None] = []
+        for index, notification in enumerate(notifications):
+            for receiver in notification.receivers:
+                items.append((receiver, notification))
+                not_before.append(until if index in held else None)
+        if not items:
+            return
+        ids = await self.outbox.enqueue_many(items, coalesce=True, not_before=not_before)
+        if hook is not None and held:
+            waiting = [i for i, at in zip(ids, not_before, strict=True) if at is not None]
+            fingerprints = frozenset().union(*held.values())
+            task = asyncio.create_task(
+                self._release(hook, waiting, fingerprints), name="alert-capture-hold"
+            )
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
+
+    async def _release(
+        self, hook: NotificationHook, ids: Sequence[int], fingerprints: frozenset[str]
+    ) -> None:
+        """Let held notifications go once their alerts' captures end (at most
+        ``logs.capture.hold`` seconds), carrying the captured exceptions. A capture that
+        takes longer lets the notification go at its deadline without it; its report rides
+        on the alert's next notification."""
+        try:
+            finished = await hook.wait(fingerprints, hook.hold)
+            amended = await self.outbox.amend(ids, hook.amender(fingerprints))
+            if amended:
+                hook.forget(fingerprints)
+            log.info(
+                "notification_released",
+                alerts=len(fingerprints),
+                notifications=amended,
+                capture_finished=finished,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the held entries still go out at their deadline
+            log.exception("notification_release_failed")
 
     def _remediate(self, result: RoundResult) -> None:
         if self._remediator is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -252,6 +252,25 @@ class Capturer:
         """Reports not yet announced for the alert ``fingerprint`` (then forgotten)."""
         return self._reports.pop(fingerprint, [])
 
+    def reports(self, fingerprints: Iterable[str]) -> dict[str, list[CaptureReport]]:
+        """The reports not yet announced for these alerts (a copy; nothing is forgotten)."""
+        return {fp: list(self._reports[fp]) for fp in fingerprints if self._reports.get(fp)}
+
+    def capturing(self, fingerprints: Iterable[str]) -> frozenset[str]:
+        """Those of the alerts ``fingerprints`` a running capture will report on."""
+        running = set().union(*(r.fingerprints for r in self._running.values()))
+        return frozenset(fp for fp in fingerprints if fp in running)
+
+    async def wait(self, fingerprints: Iterable[str], within: float) -> bool:
+        """Wait up to ``within`` seconds for the captures of these alerts to finish;
+        whether they all did."""
+        wanted = set(fingerprints)
+        tasks = [r.task for r in self._running.values() if r.fingerprints & wanted]
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, within))
+        return not pending
+
     async def drain(self) -> None:
         """Wait for every running capture (tests)."""
         while self._running:
@@ -354,6 +373,43 @@ class NotificationHook:
         """Start captures for the round's events (the engine does not wait)."""
         if self.capturer is not None:
             self.capturer.submit(events)
+
+    @property
+    def hold(self) -> float:
+        """Seconds a notification waits for the captures it could carry (``logs.capture.
+        hold``; 0 without a capturer)."""
+        return 0.0 if self.capturer is None else self.capturer.settings.hold
+
+    def held(self, notification: Notification) -> frozenset[str]:
+        """The firing alerts of ``notification`` whose capture is still running: the
+        notification is their first since the capture started, and should wait for it
+        (empty when it need not wait, or holding is off)."""
+        if self.capturer is None or self.hold <= 0:
+            return frozenset()
+        return self.capturer.capturing(a.fingerprint for a in notification.firing)
+
+    async def wait(self, fingerprints: Collection[str], within: float) -> bool:
+        """Wait (at most ``within`` s) for the captures of these alerts; whether they ended."""
+        if self.capturer is None:
+            return True
+        return await self.capturer.wait(fingerprints, within)
+
+    def amender(self, fingerprints: Collection[str]) -> Callable[[Notification], Notification]:
+        """A pure function adding these alerts' capture reports (as they are now) to a
+        notification, for the outbox to rewrite a held one with."""
+        reports = {} if self.capturer is None else self.capturer.reports(fingerprints)
+
+        def amend(notification: Notification) -> Notification:
+            (out,) = attach_captures([notification], reports)
+            return out
+
+        return amend
+
+    def forget(self, fingerprints: Collection[str]) -> None:
+        """Drop these alerts' reports: a released notification carried them."""
+        if self.capturer is not None:
+            for fp in fingerprints:
+                self.capturer.take(fp)
 
     async def stop(self) -> None:
         """Stop the running captures."""

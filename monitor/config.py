@@ -287,6 +287,12 @@ class LogCapture(_Model):
     rules: tuple[str, ...] = Field(
         default=DEFAULT_CAPTURE_RULES, description="the alert rules that trigger a capture"
     )
+    hold: Duration = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="how long an alert's first notification waits for its capture (0: no wait)",
+    )
 
 
 class LogsSettings(_Model):
