@@ -7,7 +7,9 @@ traffic so that dashboards and rules see realistic volumes.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -63,6 +65,77 @@ class BackgroundTraffic:
     latency_ms: float = 8.0
 
 
+BUCKET_S = 60
+
+
+@dataclass
+class SampleIndex:
+    """Samples pre-bucketed per kind and per minute, so a query over a time range touches the
+    minutes in that range (and their samples), never every sample kept.
+
+    ``buckets[kind][minute]`` holds the samples of that epoch minute in arrival order;
+    ``minutes[kind]`` is the sorted list of non-empty minutes.
+    """
+
+    buckets: dict[str, dict[int, deque[Sample]]] = field(default_factory=dict)
+    minutes: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, sample: Sample) -> None:
+        """Index one sample."""
+        minute = int(sample.ts // BUCKET_S)
+        by_minute = self.buckets.setdefault(sample.kind, {})
+        bucket = by_minute.get(minute)
+        if bucket is None:
+            bucket = by_minute[minute] = deque()
+            keys = self.minutes.setdefault(sample.kind, [])
+            if not keys or keys[-1] < minute:
+                keys.append(minute)  # the usual case: time moves forward
+            else:
+                insort(keys, minute)
+        bucket.append(sample)
+
+    def remove(self, sample: Sample) -> None:
+        """Forget one sample (the oldest, normally: the front of its bucket)."""
+        minute = int(sample.ts // BUCKET_S)
+        by_minute = self.buckets.get(sample.kind, {})
+        bucket = by_minute.get(minute)
+        if bucket is None:
+            return
+        if bucket and bucket[0] is sample:
+            bucket.popleft()
+        else:
+            bucket.remove(sample)
+        if not bucket:
+            del by_minute[minute]
+            keys = self.minutes[sample.kind]
+            del keys[bisect_left(keys, minute)]
+
+    def between(self, kinds: Iterable[str], start: float, end: float | None) -> Iterator[Sample]:
+        """Samples of ``kinds`` with ``start <= ts < end`` (``end`` None: no upper bound)."""
+        first = int(start // BUCKET_S)
+        last = None if end is None else int(end // BUCKET_S)
+        for kind in kinds:
+            keys = self.minutes.get(kind)
+            if not keys:
+                continue
+            by_minute = self.buckets[kind]
+            for i in range(bisect_left(keys, first), len(keys)):
+                minute = keys[i]
+                if last is not None and minute > last:
+                    break
+                bucket = by_minute[minute]
+                if minute in (first, last):
+                    # A partly covered minute at either edge: look at each sample.
+                    yield from (s for s in bucket if start <= s.ts and (end is None or s.ts < end))
+                else:
+                    yield from bucket
+
+    def clear(self) -> None:
+        """Forget every sample."""
+        self.buckets.clear()
+        self.minutes.clear()
+
+
 def _graphql_budget() -> RateLimiter:
     return RateLimiter(limit=GRAPHQL_QUERIES_PER_WINDOW, window_s=GRAPHQL_WINDOW_S)
 
@@ -78,12 +151,14 @@ class Analytics:
     samples: deque[Sample] = field(default_factory=deque)
     background: dict[tuple[str, str], BackgroundTraffic] = field(default_factory=dict)
     budget: RateLimiter = field(default_factory=_graphql_budget)
+    index: SampleIndex = field(default_factory=SampleIndex)
 
     def record(self, sample: Sample) -> None:
         """Keep one served operation (the oldest fall off past ``maxlen``)."""
         if len(self.samples) >= self.maxlen:
-            self.samples.popleft()
+            self.index.remove(self.samples.popleft())
         self.samples.append(sample)
+        self.index.add(sample)
 
     def set_background(self, traffic: BackgroundTraffic) -> None:
         """Set (or replace, or with ``rps`` 0 remove) background traffic for one subject."""
@@ -95,10 +170,11 @@ class Analytics:
 
     def window(self, kind: Kind, start: float, end: float) -> list[Sample]:
         """Samples of ``kind`` with ``start <= ts < end``."""
-        return [s for s in self.samples if s.kind == kind and start <= s.ts < end]
+        return list(self.index.between((kind,), start, end))
 
     def clear(self) -> None:
         """Forget all samples and background traffic, and refill the query budget."""
         self.samples.clear()
+        self.index.clear()
         self.background.clear()
         self.budget.reset()

@@ -40,7 +40,7 @@ from graphql.language import (
 )
 from graphql.utilities import value_from_ast_untyped
 
-from cfsim.analytics import BackgroundTraffic, Sample
+from cfsim.analytics import BackgroundTraffic, Sample, SampleIndex
 from cfsim.graphql_datasets import (
     DATASETS,
     SAMPLE_BUILDERS,
@@ -58,6 +58,7 @@ from cfsim.graphql_filters import (
     matches,
     time_bounds,
     unbounded_time_fields,
+    window_only,
 )
 from cfsim.graphql_model import (
     MIN_SLICE_S,
@@ -84,12 +85,15 @@ class AnalyticsSnapshot:
 
     ``zone_sources`` maps a zone-scoped dataset to a function ``(zone_id, start, end,
     width)`` returning that zone's records in the window, cut in ``width``-second slices.
+    The served operations are ``index`` (pre-bucketed per minute: a query reads only the
+    minutes in its range) when given, else ``samples``.
     """
 
     now: float
     account_id: str
     zone_ids: frozenset[str]
     samples: Sequence[Sample] = ()
+    index: SampleIndex | None = None
     background: Sequence[BackgroundTraffic] = ()
     storage: Mapping[str, Sequence[StorageReading]] = field(default_factory=dict)
     zone_sources: Mapping[str, ZoneSource] = field(default_factory=dict)
@@ -419,11 +423,12 @@ def _resolve_dataset(
     width = _slice_width(group_dims, flt)
     quantiles = [*selection.quantile_names(), *(o.name for o in orders if o.kind == "quantiles")]
     wanted = frozenset(spec.quantiles[name].source for name in quantiles)
-    records = [
+    in_window = [
         r
         for r in _records(ctx.snapshot, spec, tag, start, hi, width, wanted)
-        if start <= r.ts and (hi is None or r.ts < hi) and matches(flt, r)
+        if start <= r.ts and (hi is None or r.ts < hi)
     ]
+    records = in_window if window_only(flt) else [r for r in in_window if matches(flt, r)]
     groups = _group(records, group_dims)
     _sort(groups, orders, spec)
     return [selection.render(g) for g in groups[:limit]]
@@ -461,32 +466,41 @@ def _records(
             return []
         return [storage_record(at, spec, r) for r in snapshot.storage.get(spec.name, ())]
     build = SAMPLE_BUILDERS[spec.name]
-    records = [
-        rec
-        for s in snapshot.samples
-        if s.kind == spec.kind and start <= s.ts and (hi is None or s.ts < hi)
-        for rec in build(s, wanted)
-    ]
+    if snapshot.index is not None:
+        served: Iterable[Sample] = snapshot.index.between((spec.kind,), start, hi)
+    else:
+        served = (
+            s
+            for s in snapshot.samples
+            if s.kind == spec.kind and start <= s.ts and (hi is None or s.ts < hi)
+        )
+    records = [rec for s in served for rec in build(s, wanted)]
     for traffic in snapshot.background:
         if traffic.kind == spec.kind:
             records.extend(background_records(spec.name, traffic, start, end, width))
     return records
 
 
-def _dim_value(record: Record, name: str) -> DimValue:
-    if name in TIME_DIMENSIONS:
-        return time_dimension(name, record.ts)
-    return record.dims.get(name, "")
-
-
 def _group(records: Iterable[Record], dims: Sequence[str]) -> list[Group]:
     groups: dict[tuple[DimValue, ...], Group] = {}
+    # Time dimensions render the same text for every record of a slice: format each once.
+    times: dict[tuple[str, float], str] = {}
     for record in records:
-        values = tuple(_dim_value(record, d) for d in dims)
-        group = groups.get(values)
+        values: list[DimValue] = []
+        for d in dims:
+            if d in TIME_DIMENSIONS:
+                text = times.get((d, record.ts))
+                if text is None:
+                    text = times[d, record.ts] = time_dimension(d, record.ts)
+                values.append(text)
+            else:
+                values.append(record.dims.get(d, ""))
+        key = tuple(values)
+        group = groups.get(key)
         if group is None:
-            group = groups[values] = Group(key=values, dims=dict(zip(dims, values, strict=True)))
-        group.add(record)
+            groups[key] = Group.of(key, dict(zip(dims, key, strict=True)), record)
+        else:
+            group.add(record)
     return list(groups.values())
 
 

@@ -183,6 +183,19 @@ def time_bounds(flt: Filter) -> tuple[float | None, float | None]:
     return lo, hi
 
 
+def window_only(flt: Filter) -> bool:
+    """Whether ``flt`` says nothing but the window :func:`time_bounds` returns.
+
+    Time values are truncated to their field's width when compiled, so a record whose time
+    lies in that window passes every such condition: matching it again would change nothing.
+    """
+    required = _required(flt)
+    return len(required) == len(_conditions(flt)) and all(
+        c.field in TIME_DIMENSIONS and c.op in _BOUND_OPS and isinstance(c.value, float)
+        for c in required
+    )
+
+
 def _required(flt: Filter) -> list[Condition]:
     if isinstance(flt, Condition):
         return [flt]

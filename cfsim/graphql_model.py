@@ -80,6 +80,20 @@ class Group:
     dists: dict[str, dict[float, float]] = field(default_factory=dict)
     spread: dict[str, dict[float, float]] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, key: tuple[DimValue, ...], dims: dict[str, DimValue], record: Record) -> Group:
+        """A new group holding ``record``: the same as adding it to an empty group, with the
+        record's mappings copied whole (most minute groups get a single record)."""
+        return cls(
+            key=key,
+            dims=dims,
+            count=record.count,
+            sums=dict(record.sums),
+            maxes=dict(record.maxes),
+            dists={name: dict(dist) for name, dist in record.dists.items()},
+            spread={name: dict(dist) for name, dist in record.spread.items()},
+        )
+
     def add(self, record: Record) -> None:
         """Merge one record into the group."""
         self.count += record.count

@@ -21,8 +21,8 @@ from cfsim.context import state_of
 from cfsim.graphql_datasets import StorageReading
 from cfsim.graphql_engine import AnalyticsSnapshot, error_body, run_query
 from cfsim.graphql_filters import QueryError
-from cfsim.graphql_http import http_request_records
-from cfsim.graphql_model import RETENTION_S
+from cfsim.graphql_http import EDGE_KINDS, http_request_records
+from cfsim.graphql_model import RETENTION_S, Record
 from cfsim.graphql_zones import (
     BalancerTraffic,
     HealthCheckProbe,
@@ -65,13 +65,19 @@ async def query(request: web.Request) -> web.Response:
 def snapshot(state: SimState, now: float) -> AnalyticsSnapshot:
     """Capture what a query may read: samples, background traffic, storage, zone sources."""
     analytics = state.analytics
-    samples = tuple(s for s in analytics.samples if s.ts >= now - RETENTION_S)
     zone_names = {zone_id: str(zone["name"]) for zone_id, zone in state.zones.zones.items()}
+
+    def edge_requests(zone: str, start: float, end: float, width: int | None) -> list[Record]:
+        # Only the minutes of the window, of the edge kinds, are read.
+        served = list(analytics.index.between(EDGE_KINDS, max(start, now - RETENTION_S), end))
+        return http_request_records(served, zone_names, zone, start, end, width)
+
+    # The query runs synchronously right after this, so the live index is this instant's.
     return AnalyticsSnapshot(
         now=now,
         account_id=state.account_id,
         zone_ids=frozenset(state.zones.zones),
-        samples=samples,
+        index=analytics.index,
         background=tuple(analytics.background.values()),
         storage={
             "kvStorageAdaptiveGroups": kv_readings(state),
@@ -85,7 +91,7 @@ def snapshot(state: SimState, now: float) -> AnalyticsSnapshot:
             "loadBalancingRequestsAdaptiveGroups": partial(
                 balancer_records, balancer_traffic(state, now)
             ),
-            "httpRequestsAdaptiveGroups": partial(http_request_records, samples, zone_names),
+            "httpRequestsAdaptiveGroups": edge_requests,
         },
     )
 

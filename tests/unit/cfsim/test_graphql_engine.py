@@ -492,3 +492,43 @@ def test_account_scope_needs_a_filter() -> None:
     status, message, _ = error(snapshot(), {"query": "{ viewer { accounts { accountTag } } }"})
     expected = (400, True)
     assert expected == (status, message.startswith("error parsing args: the filter must be"))
+
+
+def test_indexed_samples_answer_like_a_scan_of_every_sample() -> None:
+    """The per-minute index is only a faster way to the same answer: a query grouped by
+    minute, hour and status over samples spread across hours gives identical rows."""
+    from cfsim.analytics import Analytics
+
+    analytics = Analytics()
+    for i in range(2_000):
+        analytics.record(
+            worker(
+                NOW - 7200 + i * 3.3,
+                "api" if i % 4 else "image-processor",
+                status="success" if i % 9 else "scriptThrewException",
+                cpu_ms=1.0 + i % 7,
+                duration_ms=3.0 + i % 11,
+            )
+        )
+    args = f'limit: 10000, filter: {{datetime_geq: "{since(5000)}", datetime_lt: "{since(61)}"}}'
+    body = (
+        "dimensions { scriptName status datetimeMinute datetimeHour } "
+        "sum { requests errors } quantiles { cpuTimeP50 cpuTimeP99 }"
+    )
+    scanned = rows(
+        snapshot(samples=tuple(analytics.samples)), "workersInvocationsAdaptive", args, body
+    )
+    indexed = rows(snapshot(index=analytics.index), "workersInvocationsAdaptive", args, body)
+    assert (scanned, len(scanned) > 100) == (indexed, True)
+
+
+def test_background_minute_rows_keep_their_totals() -> None:
+    """Minute rows of steady background traffic (bundles reused slice after slice) still add
+    up to rps x seconds requests, with every ``1/error_ratio``-th one an error."""
+    traffic = BackgroundTraffic("workers", "api", rps=2.0, error_ratio=0.1)
+    args = f'limit: 10000, filter: {{datetime_geq: "{since(3600)}", datetime_lt: "{since(0)}"}}'
+    body = "dimensions { datetimeMinute } sum { requests errors }"
+    found = rows(snapshot(background=(traffic,)), "workersInvocationsAdaptive", args, body)
+    totals = (sum(r["sum"]["requests"] for r in found), sum(r["sum"]["errors"] for r in found))
+    # NOW is 20 s into a minute: the hour touches 61 minutes, the first and last partly.
+    assert (len(found), totals) == (61, (7200, 720))
