@@ -17,6 +17,7 @@ import json
 import os
 import re
 import ssl
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
@@ -592,6 +593,53 @@ def _recording(context: ssl.SSLContext) -> ssl.SSLContext:
     return context
 
 
+class _SystemTrustContext(ssl.SSLContext):
+    """A verifying client context that loads the system CA store at its first handshake.
+
+    Loading the store costs tens of milliseconds and a few hundred kB; a daemon whose checks
+    are all plain ``http://`` never needs it, and one with ``https://`` checks pays it at the
+    first handshake instead of in the first round's first check. asyncio (hence aiohttp)
+    opens every TLS connection through :meth:`wrap_bio`; until the store is loaded no
+    certificate verifies, so a path that bypassed it would fail closed.
+    """
+
+    _trust_loaded = False
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        """Load the system CA store (once), then wrap as :class:`ssl.SSLContext` does."""
+        if not self._trust_loaded:
+            self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+            self._trust_loaded = True
+        return super().wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+
+
+def _client_context(cls: type[ssl.SSLContext] = ssl.SSLContext) -> ssl.SSLContext:
+    """``ssl.create_default_context()`` without its CA store (verifying, hostname checked)."""
+    context = cls(ssl.PROTOCOL_TLS_CLIENT)
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
+    return context
+
+
+def new_ssl_context(*, verify: bool) -> ssl.SSLContext:
+    """A fresh recording client context: the system's CAs (loaded when first needed), or
+    no verification at all (which needs no CA store)."""
+    if verify:
+        return _recording(_client_context(_SystemTrustContext))
+    context = _client_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return _recording(context)
+
+
 _SSL_CONTEXTS: dict[str, ssl.SSLContext] = {}
 _VERIFYING = "<system CA store>"
 _NOT_VERIFYING = "<no verification>"
@@ -618,19 +666,16 @@ def load_ca_file(path: str) -> ssl.SSLContext:
 def ssl_context(check: HttpCheckOptions) -> ssl.SSLContext:
     """The TLS context of a check: the system's CAs, the check's CA file, or no verification.
 
-    One context per kind for the whole process (loading the system CA store is costly), each
-    recording peer certificates so that expiry is known even without verification.
+    One context per kind for the whole process (loading the system CA store is costly, and
+    is done at the first handshake that needs it), each recording peer certificates so that
+    expiry is known even without verification.
     """
     if check.tls_ca_file is not None and check.tls_verify:
         return load_ca_file(check.tls_ca_file)
     key = _VERIFYING if check.tls_verify else _NOT_VERIFYING
     context = _SSL_CONTEXTS.get(key)
     if context is None:
-        context = ssl.create_default_context()
-        if not check.tls_verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        context = _SSL_CONTEXTS[key] = _recording(context)
+        context = _SSL_CONTEXTS[key] = new_ssl_context(verify=check.tls_verify)
     return context
 
 
