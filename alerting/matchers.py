@@ -175,6 +175,47 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
     return tuple(matchers)
 
 
+MATCHER_HINT = "write matchers such as 'rule=\"probe_down\"' or 'probe=~\"api|web\"'"
+"""What a problem with a matcher list suggests (docs/alerts.md, "Matchers")."""
+
+
+def parse_matcher_list(
+    raw: object, *, field: str = "matchers", allow_text: bool = True
+) -> tuple[tuple[Matcher, ...], list[str]]:
+    """Matchers as silences take them, and every problem with them (pure).
+
+    ``raw`` is a list whose items are matcher texts (each may hold several, comma-separated,
+    as :func:`parse_matchers` reads them) or Alertmanager's structured form
+    (``{"name", "value", "isRegex", "isEqual"}``); with ``allow_text`` one text alone is
+    read as a one-item list. Each problem names the field and the item
+    (``matchers[1]: invalid matcher 'x="': …``) and ends with :data:`MATCHER_HINT` when the
+    shape is wrong. The API, the silences file and ``flarewatch silence add`` all read
+    matchers through here.
+    """
+    if isinstance(raw, str) and allow_text:
+        items: list[object] = [raw]
+    elif isinstance(raw, list | tuple):
+        items = list(raw)
+    else:
+        return (), [f"{field} must be a list of matchers; {MATCHER_HINT}"]
+    out: list[Matcher] = []
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            if isinstance(item, str):
+                out.extend(parse_matchers(item))
+            elif isinstance(item, Mapping):
+                out.append(Matcher.from_dict(item))
+            else:
+                problems.append(
+                    f"{field}[{index}] must be text or Alertmanager's mapping "
+                    f"{{name, value, isRegex, isEqual}}; {MATCHER_HINT}"
+                )
+        except MatcherError as err:
+            problems.append(f"{field}[{index}]: {err}")
+    return tuple(out), problems
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 

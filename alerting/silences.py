@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from alerting.matchers import Matcher, MatcherError, matches_all, parse_matcher
+from alerting.matchers import Matcher, matches_all, parse_matcher_list
 
 
 class SilenceError(ValueError):
@@ -149,26 +149,13 @@ def from_record(record: Mapping[str, Any]) -> Silence:
         for name, v in times.items()
         if isinstance(v, bool) or not isinstance(v, int | float)
     ]
-    raw_matchers = record.get("matchers")
-    matchers: list[Matcher] = []
-    if not isinstance(raw_matchers, list):
-        problems.append("matchers must be a list")
-    else:
-        for index, raw in enumerate(raw_matchers):
-            try:
-                if isinstance(raw, str):
-                    matchers.append(parse_matcher(raw))
-                elif isinstance(raw, Mapping):
-                    matchers.append(Matcher.from_dict(raw))
-                else:
-                    problems.append(f"matchers[{index}] must be text or a mapping")
-            except MatcherError as err:
-                problems.append(f"matchers[{index}]: {err}")
+    matchers, matcher_problems = parse_matcher_list(record.get("matchers"), allow_text=False)
+    problems += matcher_problems
     if problems:
         raise SilenceError(problems)
     return Silence(
         id=record["id"],
-        matchers=tuple(matchers),
+        matchers=matchers,
         starts_at=float(record["starts_at"]),
         ends_at=float(record["ends_at"]),
         created_by=record["created_by"],

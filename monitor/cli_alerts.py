@@ -26,7 +26,7 @@ from urllib.parse import quote
 import aiohttp
 import click
 
-from alerting.matchers import MatcherError, parse_matchers
+from alerting.matchers import parse_matcher_list
 from alerting.rules import DurationError, parse_duration
 from monitor.silencestore import parse_time
 
@@ -293,11 +293,9 @@ def silence_add(
     Matchers use Alertmanager's syntax: name="value", name!="value", name=~"regex",
     name!~"regex"; several may share one argument, separated by commas.
     """
-    for text in matchers:
-        try:
-            parse_matchers(text)
-        except MatcherError as err:
-            raise BadInput(f"invalid matcher {text!r}: {err}") from None
+    _, problems = parse_matcher_list(list(matchers), field="MATCHER")
+    if problems:
+        raise BadInput("; ".join(problems))
     body: dict[str, Any] = {
         "matchers": list(matchers),
         "created_by": author or _user(),

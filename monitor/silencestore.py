@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from alerting.matchers import Matcher, MatcherError, parse_matchers
+from alerting.matchers import Matcher, parse_matcher_list
 from alerting.rules import DurationError, parse_duration
 from alerting.silences import (
     Silence,
@@ -69,27 +69,6 @@ def parse_time(value: object, what: str) -> float:
     return parsed.timestamp()
 
 
-def _matchers(raw: object, problems: list[str]) -> tuple[Matcher, ...]:
-    """Matchers as text (``'rule="x", probe="api"'``), a list of texts, or Alertmanager's
-    structured form (``{"name", "value", "isRegex", "isEqual"}``)."""
-    if not isinstance(raw, str | list):
-        problems.append("matchers must be a list of matchers such as 'rule=\"probe_down\"'")
-        return ()
-    items: list[object] = [raw] if isinstance(raw, str) else list(raw)
-    out: list[Matcher] = []
-    for index, item in enumerate(items):
-        try:
-            if isinstance(item, str):
-                out.extend(parse_matchers(item))
-            elif isinstance(item, Mapping):
-                out.append(Matcher.from_dict(item))
-            else:
-                problems.append(f"matchers[{index}] must be text such as 'probe=\"api\"'")
-        except MatcherError as err:
-            problems.append(f"matchers[{index}]: {err}")
-    return tuple(out)
-
-
 def _text(data: Mapping[str, Any], key: str, problems: list[str], hint: str) -> str:
     value = data.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -117,7 +96,10 @@ def silence_from_request(
     problems = [f"unknown key {key!r}" for key in sorted(set(data) - _REQUEST_KEYS)]
     if "id" in data:
         problems.append("id is chosen by flarewatch: leave it out (expire and re-create to edit)")
-    matchers = _matchers(data.get("matchers"), problems) if "matchers" in data else ()
+    matchers: tuple[Matcher, ...] = ()
+    if "matchers" in data:
+        matchers, matcher_problems = parse_matcher_list(data["matchers"])
+        problems += matcher_problems
     if "matchers" not in data:
         problems.append("matchers is required, e.g. ['rule=\"probe_down\"', 'probe=\"api\"']")
     created_by = _text(data, "created_by", problems, "say who silences")
