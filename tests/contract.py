@@ -154,6 +154,55 @@ def _fix_d1_nullable_results(spec: dict[str, Any]) -> str:
     return "d1: nullable result in the common envelope and nullable raw-row cells"
 
 
+def _fix_kv_bulk_get_missing_keys(spec: dict[str, Any]) -> str:
+    """``bulk/get`` answers ``null`` for a requested key that does not exist.
+
+    The 2024 schema (and the SDK types generated from it) allow only string, number, boolean
+    or object values in ``result.values``, and say nothing about missing keys. Cloudflare
+    documents the same bulk read on the Workers binding as returning
+    ``Map<string, string | null>``, ``null`` for a key not found (cloudflare-docs PR #21392,
+    changelog 2025-04-10 "Read multiple keys from Workers KV with bulk reads"); nothing we
+    found says the REST endpoint drops missing keys instead. Allow ``null`` values (see
+    docs/sim/storage.md).
+    """
+    name = "sdk_kv_namespaces_keys_Keys_bulk_get__WorkersKVBulkGetResult"
+    values = spec["components"]["schemas"][name]["properties"]["values"]
+    # OAS 3.0 ``nullable`` only counts beside ``type``: mark the first typed branch.
+    values["additionalProperties"]["anyOf"][0]["nullable"] = True
+    return "kv bulk get: null values (missing keys)"
+
+
+def _fix_dns_patch_partial(spec: dict[str, Any]) -> str:
+    """``PATCH /dns_records/{id}`` takes only the fields that change.
+
+    The 2024 schema reuses the whole-record ``oneOf`` (``type``, ``name`` and ``content``
+    required) as the PATCH body, which makes PATCH the same as PUT. Cloudflare's API calls
+    PATCH "Update DNS Record" against PUT "Overwrite DNS Record", and clients rely on partial
+    bodies: dness sends ``{"content": <ip>}`` alone (nickbabcock/dness ``src/cloudflare.rs``,
+    PR #201: "PATCH the record to change only the IP address", tested to keep the proxy
+    setting); OpenWrt's ddns script dropped ``proxied`` from its PATCH to keep the record's
+    own (openwrt/packages#6364); python-cloudflare's maintainer shows PATCH on this endpoint
+    (cloudflare/python-cloudflare#81). For this one operation only: every record type's
+    schema without its top-level ``required`` lists, as ``anyOf`` (a partial body such as
+    ``{"ttl": 300}`` fits several types at once, which ``oneOf`` would refuse).
+    """
+    schemas = spec["components"]["schemas"]
+    branches = []
+    for ref in schemas["dns-records_dns-record"]["oneOf"]:
+        name = ref["$ref"].rsplit("/", 1)[-1]
+        partial = copy.deepcopy(schemas[name])
+        for part in [partial, *partial.get("allOf", [])]:
+            part.pop("required", None)
+        schemas[f"{name}_patch"] = partial
+        branches.append({"$ref": f"#/components/schemas/{name}_patch"})
+    op = spec["paths"]["/zones/{zone_id}/dns_records/{dns_record_id}"]["patch"]
+    op["requestBody"]["content"]["application/json"]["schema"] = {
+        "type": "object",
+        "anyOf": branches,
+    }
+    return f"PATCH dns_records/{{id}}: partial bodies ({len(branches)} record types, anyOf)"
+
+
 def _fix_dns_delete_body(spec: dict[str, Any]) -> str:
     """``DELETE /dns_records/{id}`` declares a *required* JSON body with no schema.
 
@@ -431,6 +480,8 @@ FIXUPS: tuple[Callable[[dict[str, Any]], str], ...] = (
     _fix_read_only_parameters,
     _fix_kv_value_bodies,
     _fix_d1_nullable_results,
+    _fix_kv_bulk_get_missing_keys,
+    _fix_dns_patch_partial,
     _fix_dns_delete_body,
     _fix_dns_batch_items,
     _fix_dns_nullable_comment,

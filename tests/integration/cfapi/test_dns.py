@@ -40,6 +40,25 @@ async def test_record_lifecycle(client: CloudflareClient) -> None:
     assert actual == ("192.0.2.1", "192.0.2.2", 600, created.id)
 
 
+async def test_patch_sends_only_the_fields_that_change(client: CloudflareClient) -> None:
+    """A partial PATCH (the TTL alone) passes the contract check and keeps every other field,
+    so a remediation can change one setting without restating (and racing) the record."""
+    zone_id = await _zone_id(client)
+    created = await client.dns.create(
+        zone_id, record_body(type="A", name="partial", content="192.0.2.7", comment="keep me")
+    )
+    patched = await client.dns.patch(zone_id, created.id, {"ttl": 900})
+    actual = (patched.ttl, patched.content, patched.name, patched.comment)
+    assert actual == (900, "192.0.2.7", "partial.spacevision.app", "keep me")
+
+
+async def test_empty_patch_is_refused_before_sending(client: CloudflareClient) -> None:
+    """A PATCH with nothing to change is a caller's mistake, not a request worth sending."""
+    zone_id = await _zone_id(client)
+    with pytest.raises(ValueError, match="at least one field"):
+        await client.dns.patch(zone_id, "f" * 32, {})
+
+
 async def test_unknown_record_is_not_found(client: CloudflareClient) -> None:
     """A missing record answers DNS's own not-found code."""
     zone_id = await _zone_id(client)

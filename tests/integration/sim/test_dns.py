@@ -166,6 +166,38 @@ async def test_patch_keeps_fields_not_sent(sim: SimHandle) -> None:
     )
 
 
+async def test_patch_with_content_alone_changes_only_the_content(sim: SimHandle) -> None:
+    """A body with only ``content`` (what dynamic-DNS clients send) is accepted, passes the
+    (relaxed) schema, and leaves type, name, TTL, proxied and comment as they were."""
+    zone_id = await _zone_id(sim)
+    created = await _create(
+        sim,
+        zone_id,
+        {"type": "A", "name": "ddns", "content": "198.51.100.20", "ttl": 120, "comment": "home"},
+    )
+    path = f"/zones/{zone_id}/dns_records/{created['id']}"
+    status, body = await sim.call("PATCH", path, json={"content": "198.51.100.21"})
+    result = body["result"]
+    assert status == 200, body
+    assert (result["type"], result["name"], result["content"], result["ttl"]) == (
+        "A",
+        "ddns.spacevision.app",
+        "198.51.100.21",
+        120,
+    )
+    assert (result["proxied"], result["comment"]) == (created["proxied"], "home")
+
+
+async def test_partial_patch_is_still_validated_against_the_record(sim: SimHandle) -> None:
+    """A partial body is merged first and the result checked: an A record cannot take a
+    hostname as its content."""
+    zone_id = await _zone_id(sim)
+    created = await _create(sim, zone_id, {"type": "A", "name": "strict", "content": "192.0.2.1"})
+    path = f"/zones/{zone_id}/dns_records/{created['id']}"
+    status, body = await sim.call("PATCH", path, json={"content": "not-an-ip.example"})
+    assert (status, body["success"]) == (400, False)
+
+
 async def test_delete_answers_the_id_and_forgets_the_record(sim: SimHandle) -> None:
     """DELETE returns {id}; the record is gone afterwards (81044)."""
     zone_id = await _zone_id(sim)

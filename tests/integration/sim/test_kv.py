@@ -270,6 +270,21 @@ async def test_bulk_get_parses_json_with_metadata(sim: SimHandle) -> None:
     }
 
 
+async def test_bulk_get_answers_null_for_a_missing_key(sim: SimHandle) -> None:
+    """A key that does not exist comes back as ``null`` beside the keys that do, as the
+    Workers binding's bulk read documents (the relaxed schema lets it through)."""
+    ns = await _namespace_id(sim, "CONFIG")
+    status, body = await sim.call(
+        "POST", f"{_base(sim)}/{ns}/bulk/get", json={"keys": ["flag:dark-mode", "no-such-key"]}
+    )
+    values = body["result"]["values"]
+    assert (status, values["no-such-key"], isinstance(values["flag:dark-mode"], str)) == (
+        200,
+        None,
+        True,
+    )
+
+
 async def test_bulk_get_over_100_keys_is_refused(sim: SimHandle) -> None:
     """Bulk get reads at most 100 keys per call."""
     ns = await _namespace_id(sim, "CONFIG")
