@@ -7,7 +7,8 @@ Workload, stated: ``flarewatch run -c config/demo.yaml`` (11 probes over every p
 simulator, its two nameservers and three resolvers — running in the benchmark's process, so
 their memory is not counted. Each of ``--runs`` starts is timed from just before the process
 is spawned to the first ``/readyz`` 200 (polled every 5 ms), with the time to the first HTTP
-answer (serving) alongside; every probe must have run once for ready. On the last run the
+answer (serving) and the CPU time the daemon used to get to ready (less sensitive to
+load than wall time) alongside; every probe must have run once for ready. On the last run the
 daemon is then left alone for ``--idle`` seconds (probes keep running at their intervals)
 and its RSS sampled every second: the figure is the RSS at the end, with the peak
 (``VmHWM``).
@@ -48,11 +49,11 @@ from daemon_common import ROOT, DaemonProcess, free_port, machine, wait_ready
 from monitor.demo import Estate
 
 IMPORTS = (
-    "import re, time; t = time.perf_counter(); "
+    "import re, time; t = time.perf_counter(); c = time.process_time(); "
     "from monitor.daemon import run_daemon; from probes.registry import default_registry; "
-    "default_registry(); took = time.perf_counter() - t; "
+    "default_registry(); took = time.perf_counter() - t; cpu = time.process_time() - c; "
     "rss = int(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
-    "print(took, rss * 1024 / 1e6)"
+    "print(took, rss * 1024 / 1e6, cpu)"
 )
 
 PACKAGES = ("monitor", "probes", "alerting", "cfapi", "ops")
@@ -93,14 +94,14 @@ import importlib, json, re, sys, time
 def rss():
     with open("/proc/self/status") as f:
         return int(re.search(r"VmRSS:\\s+(\\d+)", f.read()).group(1)) * 1024 / 1e6
-rows = [("interpreter", rss(), 0.0, len(sys.modules))]
+rows = [("interpreter", rss(), time.process_time(), len(sys.modules))]
 for step in sys.argv[1:]:
     name, _, call = step.partition(":")
-    t = time.perf_counter()
+    t = time.process_time()
     module = importlib.import_module(name)
     if call:
         getattr(module, call)()
-    rows.append((step, rss(), time.perf_counter() - t, len(sys.modules)))
+    rows.append((step, rss(), time.process_time() - t, len(sys.modules)))
 print(json.dumps(rows))
 """
 
@@ -125,22 +126,29 @@ def _python(args: list[str], env: Mapping[str, str]) -> str:
     ).stdout
 
 
-def import_cost(runs: int, env: Mapping[str, str]) -> tuple[float, float, float, float]:
-    """Median seconds and RSS (MB) of importing the daemon in a fresh interpreter, with the
-    fastest and slowest time."""
-    times, rss = [], []
+def import_cost(runs: int, env: Mapping[str, str]) -> dict[str, Any]:
+    """Importing the daemon in a fresh interpreter: median wall time (with its range), CPU
+    time and RSS."""
+    times, rss, cpu = [], [], []
     if env:
         _python(["-c", IMPORTS], env)  # untimed: fills the bytecode cache
     for _ in range(runs):
         out = _python(["-c", IMPORTS], env).split()
         times.append(float(out[0]))
         rss.append(float(out[1]))
-    return statistics.median(times), statistics.median(rss), min(times), max(times)
+        cpu.append(float(out[2]))
+    return {
+        "imports_s": round(statistics.median(times), 3),
+        "imports_s_range": [round(min(times), 3), round(max(times), 3)],
+        "imports_cpu_s": round(statistics.median(cpu), 3),
+        "imports_rss_mb": round(statistics.median(rss), 1),
+    }
 
 
 def breakdown(runs: int, env: Mapping[str, str]) -> list[dict[str, Any]]:
     """Each step of :data:`STEPS`: RSS after it and what it added (median over ``runs``
-    fresh interpreters), its time (median, min, max) and the modules loaded so far."""
+    fresh interpreters), its CPU time (median, min, max; the first row: the interpreter's
+    start) and the modules loaded so far."""
     if env:
         _python(["-c", BREAKDOWN, *STEPS], env)  # untimed: fills the bytecode cache
     samples = [json.loads(_python(["-c", BREAKDOWN, *STEPS], env)) for _ in range(runs)]
@@ -166,7 +174,7 @@ def breakdown(runs: int, env: Mapping[str, str]) -> list[dict[str, Any]]:
 
 def print_breakdown(rows: list[dict[str, Any]]) -> None:
     """The ``--breakdown`` table, Markdown."""
-    print("| step | RSS after | added | ms (median, min–max) | modules |")
+    print("| step | RSS after | added | CPU ms (median, min–max) | modules |")
     print("|---|---|---|---|---|")
     for row in rows:
         print(
@@ -187,6 +195,7 @@ async def one_start(
     try:
         async with aiohttp.ClientSession() as http:
             serving_s, ready_s = await wait_ready(http, base, daemon)
+            cpu_ready = daemon.cpu_seconds()
             rss_ready = daemon.rss_mb()
             deadline = time.monotonic() + idle_s
             while time.monotonic() < deadline:
@@ -201,6 +210,7 @@ async def one_start(
     return {
         "serving_s": serving_s,
         "ready_s": ready_s,
+        "cpu_to_ready_s": cpu_ready,
         "rss_ready_mb": rss_ready,
         "rss_idle_mb": samples[-1] if samples else rss_ready,
         "rss_idle_max_mb": max(samples) if samples else rss_ready,
@@ -214,8 +224,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """``--runs`` timed starts, the last one followed by ``--idle`` seconds of sampling."""
     with tempfile.TemporaryDirectory(prefix="flarewatch-pycache-") as cache:
         env = bytecode_env(None if args.no_bytecode else cache)
-        # First: nothing else running, unpinned.
-        imports_s, imports_mb, imports_min, imports_max = import_cost(args.imports, env)
+        imports = import_cost(args.imports, env)  # first: nothing else running, unpinned
         estate = await Estate.start()
         runs = []
         try:
@@ -244,14 +253,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "start_to_ready_s": [round(x, 3) for x in ready],
         "start_to_ready_median_s": round(statistics.median(ready), 3),
         "start_to_serving_median_s": round(statistics.median(r["serving_s"] for r in runs), 3),
+        # CPU time (user + system, 10 ms ticks) the daemon used to get there: what the
+        # start costs, much less sensitive than wall time to what else the machine runs.
+        "cpu_to_ready_s": [round(r["cpu_to_ready_s"], 2) for r in runs],
         "idle_s": args.idle,
         "rss_at_ready_mb": round(idle["rss_ready_mb"], 1),
         "rss_idle_mb": round(idle["rss_idle_mb"], 1),
         "rss_idle_max_mb": round(idle["rss_idle_max_mb"], 1),
         "peak_rss_mb": round(idle["peak_rss_mb"], 1),
-        "imports_s": round(imports_s, 3),
-        "imports_s_range": [round(imports_min, 3), round(imports_max, 3)],
-        "imports_rss_mb": round(imports_mb, 1),
+        **imports,
         "bytecode": "source compiled at every start" if args.no_bytecode else "compiled",
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "probes_not_ok": sorted({name for r in runs for name in r["not_ok"]}),
