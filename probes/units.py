@@ -6,6 +6,7 @@ Pure parsing, shared by probe settings and the daemon's config. Durations become
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -37,12 +38,16 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a duration: write a number of seconds")
         return float(value)
     if not isinstance(value, str):
         raise ValueError(
             f"expected a duration such as 30s, 2m or 250ms, got {type(value).__name__}"
         )
     text = value.strip().lower()
+    if text == "0":
+        return 0.0
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:

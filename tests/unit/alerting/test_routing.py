@@ -288,7 +288,13 @@ def test_tree_finds_routes_by_id() -> None:
         ),
         pytest.param(
             {"receivers": ["slack"], "group_wait": "30 s"},
-            [("route.group_wait", "'30 s' has spaces: write '30s'")],
+            [
+                (
+                    "route.group_wait",
+                    "'30 s' is not a duration: write a number with a unit (ms, s, m, h, d),"
+                    " e.g. 30s, 1m30s or 250ms; did you mean '30s'?",
+                )
+            ],
             id="durations-use-the-rule-parser",
         ),
         pytest.param(

@@ -109,16 +109,16 @@ def test_a_valid_list_loads_in_order() -> None:
             ],
         ),
         (
-            {"for": 30},
-            [("rules[0].for", "30 has no unit: write '30s' for seconds or '30m' for minutes")],
+            {"for": -30},
+            [("rules[0].for", "a duration cannot be negative")],
         ),
         (
             {"keep_firing_for": "5 mins"},
             [
                 (
                     "rules[0].keep_firing_for",
-                    "'5 mins' has spaces, and without them: unknown unit 'mins' in '5mins';"
-                    " did you mean '5m'? (units: ms, s, m, h, d, w)",
+                    "'5 mins' is not a duration: write a number with a unit (ms, s, m, h, d),"
+                    " e.g. 30s, 1m30s or 250ms; did you mean '5m'?",
                 )
             ],
         ),
