@@ -35,7 +35,6 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from pydantic import SecretStr
 
 from alerting.silences import SilenceError
-from monitor.statuspage import CONTENT_SECURITY_POLICY, render
 
 _SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
@@ -203,6 +202,10 @@ def make_app(
         return _json(surface.status_document())
 
     async def page(request: web.Request) -> web.Response:
+        # The page (its styles, script and icons) is loaded when first asked for: a daemon
+        # that only Prometheus talks to never holds it.
+        from monitor.statuspage import CONTENT_SECURITY_POLICY, render
+
         refresh = surface.page_refresh_s()
         html = render(surface.status_document(), refresh_s=refresh)
         response = web.Response(

@@ -34,12 +34,12 @@ from ops.logevents import (
     probe_row,
 )
 from ops.logstore import RetentionPolicy, StoreError, StoreWriter
-from ops.logstream import LogStream, StreamFilters, Target, gap_record
 
 if TYPE_CHECKING:
     from cfapi.client import CloudflareClient
     from monitor.config import LogRetention, LogTails
     from monitor.runner import ProbeRun
+    from ops.logstream import StreamFilters, Target
 
 log = structlog.get_logger("flarewatch.logs")
 
@@ -227,9 +227,17 @@ class LogSink:
         trace: TraceConfig | None = None,
     ) -> None:
         """Follow ``tails`` (restarting the tails only when they or the client changed);
-        ``cf`` ``None`` or no targets stops them."""
-        targets = [Target("worker", w) for w in tails.workers]
-        targets += [Target.pages(p) for p in tails.pages]
+        ``cf`` ``None`` or no targets stops them.
+
+        The tail client (:mod:`ops.logstream`) is imported only when there are tails to
+        follow: most daemons have none.
+        """
+        targets: list[Target] = []
+        if tails.workers or tails.pages:
+            from ops.logstream import Target
+
+            targets = [Target("worker", w) for w in tails.workers]
+            targets += [Target.pages(p) for p in tails.pages]
         key = (id(cf), account_id, tuple(targets), tails.sampling)
         if key == self._tail_key and self._tails is not None and not self._tails.done():
             return
@@ -237,6 +245,8 @@ class LogSink:
         self._tail_key = key
         if cf is None or not targets:
             return
+        from ops.logstream import StreamFilters
+
         sampling = tails.sampling if tails.sampling < 1 else None
         self._tails = asyncio.create_task(
             self._follow(cf, account_id, targets, StreamFilters(sampling=sampling), trace),
@@ -258,6 +268,8 @@ class LogSink:
         filters: StreamFilters,
         trace: TraceConfig | None,
     ) -> None:
+        from ops.logstream import LogStream, gap_record
+
         labels = [t.label for t in targets]
         while True:
             try:
