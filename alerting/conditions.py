@@ -89,6 +89,15 @@ class Condition:
     (``size(values)``, ``values[k]``, ``"env" in labels``), so the engine must hand it every
     entry. ``literals`` are the ``(variable, text)`` pairs of comparisons such as
     ``reason == "auth"``, checked against the known statuses, reasons and probe types.
+
+    ``flat`` is the same expression with each ``values.X`` read as a variable of its own
+    (:data:`FLAT_PREFIX` + ``X``; ``program`` itself when it reads no values), or ``None``
+    when the condition reads ``values`` any other way (whole, by a quoted key, through
+    ``has()``). Handing a probe's numbers to CEL as a map costs about twice as much as
+    handing them as variables (each map key goes through three failed integer conversions
+    in the CEL binding), so the engine runs ``flat`` where it can; a present value reads the
+    same either way, and a run that fails is repeated with ``program`` on the map, which
+    decides what the outcome is.
     """
 
     source: str
@@ -99,6 +108,7 @@ class Condition:
     reads_all_values: bool
     reads_all_labels: bool
     literals: tuple[tuple[str, str], ...]
+    flat: cel.Program | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +154,7 @@ def compile_condition(source: str) -> Condition:
         reads_all_values=all_values,
         reads_all_labels=all_labels,
         literals=_literals(tokens, bound),
+        flat=_flat_program(program, variables, source, value_names, all_values, bound),
     )
 
 
@@ -218,6 +229,65 @@ def _present(values: Mapping[str, float], name: str) -> bool:
     """Published this round: there, and not NaN (which CEL cannot compare)."""
     value = values.get(name)
     return value is not None and value == value
+
+
+FLAT_PREFIX = "values__"
+"""The variable ``values.X`` becomes in :attr:`Condition.flat` (``values__X``)."""
+
+
+def _flat_program(
+    program: cel.Program,
+    variables: frozenset[str],
+    source: str,
+    value_names: frozenset[str],
+    all_values: bool,
+    bound: frozenset[str],
+) -> cel.Program | None:
+    """:attr:`Condition.flat`: ``program`` itself when it does not read ``values``."""
+    if "values" not in variables:
+        return program
+    if all_values or "values" in bound:
+        return None
+    return _flatten(source, value_names)
+
+
+def _flatten(source: str, value_names: frozenset[str]) -> cel.Program | None:
+    """``source`` with every ``values.X`` replaced by the variable ``values__X``, compiled;
+    ``None`` unless that covers every use of ``values`` and compiles to the same variables."""
+    spans = [
+        (m.start(), m.end(), m.lastgroup or "op", m.group(0))
+        for m in _TOKEN.finditer(source)
+        if m.lastgroup != "space"
+    ]
+    pieces: list[str] = []
+    done = 0
+    for i, (start, _, kind, text) in enumerate(spans):
+        if kind != "ident" or text != "values" or (i and spans[i - 1][3] == "."):
+            continue
+        before = spans[i - 2][3] if i >= 2 else ""
+        dot, name = spans[i + 1 : i + 2], spans[i + 2 : i + 3]
+        after = spans[i + 3][3] if i + 3 < len(spans) else ""
+        if (
+            before == "has"
+            or not dot
+            or dot[0][3] != "."
+            or not name
+            or name[0][2] != "ident"
+            or after == "("
+        ):
+            return None  # has(values.x), values[...], values.f(...): only the map will do
+        pieces += [source[done:start], FLAT_PREFIX + name[0][3]]
+        done = name[0][1]
+    if not pieces:
+        return None
+    try:
+        program = cel.compile("".join(pieces) + source[done:])
+    except ValueError:
+        return None
+    flat_names = {v for v in program.variables() if v.startswith(FLAT_PREFIX)}
+    if flat_names != {FLAT_PREFIX + n for n in value_names}:
+        return None
+    return program
 
 
 def _tokenize(source: str) -> list[_Token]:

@@ -32,6 +32,7 @@ from pydantic import (
 from alerting.celengine import cel
 from alerting.conditions import (
     ACTIVE,
+    FLAT_PREFIX,
     INACTIVE,
     REASONS,
     Condition,
@@ -801,28 +802,43 @@ class _Plan:
     """How to evaluate one selection of rules (the rules a probe meets, in rule order).
 
     Worked out once per distinct selection: the programs to run, which of them a shared
-    context serves, and what the probe's own context must hold.
+    context serves, and what the probe's own context must hold. When every rule on the own
+    context has a :attr:`~alerting.conditions.Condition.flat` program and names the values
+    it reads, those run instead, on a context holding each value as a variable (``flat``:
+    the value names and their variables).
     """
 
     rules: tuple[CompiledRule, ...]
     programs: tuple[cel.Program, ...]
     steps: tuple[tuple[cel.Program, bool], ...]
-    """Per rule: its compiled program and whether it runs on the shared context."""
+    """Per rule: the program to run and whether it runs on the shared context."""
     needs: _Needs
+    flat: tuple[tuple[str, str], ...] | None
     any_shared: bool
     any_own: bool
 
     @classmethod
     def of(cls, rules: tuple[CompiledRule, ...]) -> _Plan:
         """The plan for ``rules``."""
-        shared = [c.shared_context for c in rules]
+        needs = _Needs.of(rules)
+        own = [c.condition for c in rules if not c.shared_context]
+        flat = None
+        if own and needs.value_names is not None and all(c.flat is not None for c in own):
+            flat = tuple((name, FLAT_PREFIX + name) for name in sorted(needs.value_names))
+
+        def program(c: CompiledRule) -> cel.Program:
+            if flat is None or c.shared_context or c.condition.flat is None:
+                return c.condition.program
+            return c.condition.flat
+
         return cls(
             rules=rules,
-            programs=tuple(c.condition.program for c in rules),
-            steps=tuple((c.condition.program, c.shared_context) for c in rules),
-            needs=_Needs.of(rules),
-            any_shared=any(shared),
-            any_own=not all(shared),
+            programs=tuple(program(c) for c in rules),
+            steps=tuple((program(c), c.shared_context) for c in rules),
+            needs=needs,
+            flat=flat,
+            any_shared=len(own) < len(rules),
+            any_own=bool(own),
         )
 
 
@@ -1102,7 +1118,9 @@ def _evaluate_one(
     if plan is None:
         plan = memo._plans[selected] = _Plan.of(selected)
     # Neither is None: a plan without own (or shared) rules never reads that context.
-    own = _context(plan.needs, obs, values) if plan.any_own else _shared_context(memo, obs)
+    own = (
+        _context(plan.needs, obs, values, plan.flat) if plan.any_own else _shared_context(memo, obs)
+    )
     shared = _shared_context(memo, obs) if plan.any_shared else own
     try:
         # The common case in one comprehension: every condition decides.
@@ -1118,17 +1136,27 @@ def _evaluate_one(
         results = _run_each(plan.steps, own, shared)
     active: list[int] = []
     undecided: dict[int, Outcome] = _NO_OUTCOMES
+    on_map = None if plan.flat is not None else own
     for i, result in enumerate(results):
         if result is True:
             active.append(i)
         elif result is not False:
-            # Undecided (it raised, or it returned something else): run_condition runs it
-            # again and says why, or raises what is no fault of the data.
-            if undecided is _NO_OUTCOMES:
-                undecided = {}
-            undecided[i] = run_condition(
-                selected[i].condition, shared if plan.steps[i][1] else own, values, obs.labels
-            )
+            # It raised or returned something else: run_condition runs the condition's own
+            # program again (on the map of values, not the flat context) and decides the
+            # outcome and why, or raises what is no fault of the data.
+            if plan.steps[i][1]:
+                context = shared
+            else:
+                if on_map is None:
+                    on_map = _context(plan.needs, obs, values)
+                context = on_map
+            outcome = run_condition(selected[i].condition, context, values, obs.labels)
+            if outcome.active:
+                active.append(i)
+            elif outcome.missing or outcome.error is not None:
+                if undecided is _NO_OUTCOMES:
+                    undecided = {}
+                undecided[i] = outcome
     return _Entry(obs, values, selected, labels, tuple(active) if active else (), undecided)
 
 
@@ -1159,17 +1187,28 @@ def _shared_context(memo: EvaluationCache, obs: Observation) -> cel.Context:
     return context
 
 
-def _context(needs: _Needs, obs: Observation, values: Mapping[str, float]) -> cel.Context:
+def _context(
+    needs: _Needs,
+    obs: Observation,
+    values: Mapping[str, float],
+    flat: tuple[tuple[str, str], ...] | None = None,
+) -> cel.Context:
     """The CEL context for one observation, holding only what the conditions read.
 
     Converting a Python value into CEL costs about a microsecond per entry, so the values
-    and labels no condition names are left out. A NaN value counts as not published.
+    and labels no condition names are left out. A NaN value counts as not published. With
+    ``flat``, each value is a variable of its own rather than an entry of ``values``.
     """
     variables: dict[str, Any] = {}
     wanted = needs.variables
     if "status" in wanted:
         variables["status"] = obs.status
-    if "values" in wanted:
+    if flat is not None:
+        for name, variable in flat:
+            value = values.get(name)
+            if value is not None and value == value:
+                variables[variable] = value
+    elif "values" in wanted:
         if needs.value_names is None:
             variables["values"] = {k: v for k, v in values.items() if v == v}
         else:

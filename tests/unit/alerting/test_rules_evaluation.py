@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from alerting import lifecycle
+from alerting.celengine import cel
+from alerting.conditions import compile_condition, run_condition
 from alerting.lifecycle import Alert, LifecycleSettings
 from alerting.model import Observation, ProbeStatus, RuleVerdict
 from alerting.rules import EvaluationCache, RuleError, RuleSet, evaluate, load_rules
@@ -409,3 +411,98 @@ def test_relevant_verdicts_advance_alerts_like_every_verdict() -> None:
         )
         assert every == relevant
         alerts = every[0]
+
+
+FLAT_CONDITIONS = [
+    "values.x > 1.0",
+    "values.x > 1.0 && values.y >= 0.5 * values.x",
+    "values.y > 0.0 && values.x / values.y >= 0.8",
+    "values.x > 1.0 || true",
+    "values.x > 1.0 || values.y > 1.0",
+    'has(values.x) && values.x > 1.0 || status == "crit"',
+    'values["x"] > 1.0',
+    "size(values) > 1",
+    "int(values.x) / int(values.y) > 1",
+    'labels.env == "prod" && values.x > 1.0',
+    'status == "crit" && values.x > 1.0',
+    'reason == "timeout"',
+    "values.x > 1.0 ? values.y > 0.0 : values.x < 0.5",
+]
+
+
+def _reference(
+    condition: str, observation: Observation
+) -> tuple[bool, tuple[str, ...], str | None]:
+    """What the condition's own program says on a plain map of the observation's values."""
+    compiled = compile_condition(condition)
+    values = {k: float(v) for k, v in observation.values.items()}
+    context = cel.Context(
+        {
+            "values": {k: v for k, v in values.items() if v == v},
+            "labels": dict(observation.labels),
+            "status": observation.status,
+            "reason": observation.reason,
+            "probe": observation.probe,
+            "type": observation.probe_type,
+        }
+    )
+    outcome = run_condition(compiled, context, values, observation.labels)
+    return (outcome.active, outcome.missing, outcome.error)
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        [c for c in FLAT_CONDITIONS if compile_condition(c).flat is not None],
+        FLAT_CONDITIONS,
+    ],
+    ids=["flat", "mixed"],
+)
+def test_flat_contexts_decide_like_the_map(conditions: list[str]) -> None:
+    """Conditions run on values as variables (the fast path, taken when every rule a probe
+    meets allows it) give the verdict the condition's own program gives on a map of values,
+    present, missing, NaN or dividing by zero."""
+    rules = load_rules(
+        [rule(name=f"c{i}", condition=c, summary="x") for i, c in enumerate(conditions)]
+    )
+    rng = random.Random(5)
+    observations = []
+    for i in range(300):
+        values: dict[str, float] = {}
+        for name in ("x", "y"):
+            if rng.random() < 0.8:
+                values[name] = rng.choice([0.0, 0.5, 1.0, 2.0, 3.0, float("nan")])
+        observations.append(
+            obs(
+                probe=f"p{i}",
+                status=rng.choice(["ok", "crit"]),
+                values=values,
+                labels={"env": rng.choice(["prod", "dev"])},
+                reason=rng.choice([None, "timeout"]),
+            )
+        )
+    got = [(v.active, v.missing, v.error) for v in evaluate(rules, observations)]
+    expected = [_reference(c, o) for o in observations for c in conditions]
+    assert expected == got
+
+
+@pytest.mark.parametrize(
+    ("condition", "flat"),
+    [
+        (
+            "values.a > 1.0 && values.b / values.a >= 0.8",
+            "values__a > 1.0 && values__b / values__a >= 0.8",
+        ),
+        ('values . a > "values.b".size()', 'values__a > "values.b".size()'),
+        ('status == "crit"', 'status == "crit"'),
+        ("has(values.a) && values.a > 1.0", None),
+        ('values["a"] > 1.0', None),
+        ("size(values) > 1", None),
+        ("values.exists(k, values[k] > 1.0)", None),
+    ],
+)
+def test_flat_programs_read_values_as_variables(condition: str, flat: str | None) -> None:
+    """``values.X`` becomes the variable ``values__X`` (outside strings), and a condition
+    that reads the map any other way keeps only its own program."""
+    compiled = compile_condition(condition).flat
+    assert flat == (compiled.source if compiled is not None else None)
