@@ -909,7 +909,8 @@ class _Entry:
         outcome = self.undecided.get(i) if self.undecided else None
         if outcome is None:
             outcome = ACTIVE if i in self.active else INACTIVE
-        return RuleVerdict(
+        verdict = _new_verdict(RuleVerdict)
+        verdict.__dict__.update(
             rule=rule.name,
             severity=rule.severity,
             labels=labels,
@@ -922,19 +923,19 @@ class _Entry:
             missing=outcome.missing,
             error=outcome.error,
         )
+        return verdict
 
 
+# RuleVerdict is a frozen dataclass: its __init__ sets each of the eleven fields through
+# object.__setattr__, which is most of the cost of a verdict (1.3 us against 0.4 us). Filling
+# the instance dictionary directly builds an equal object and skips no check (RuleVerdict has
+# no __post_init__); test_rules_evaluation compares the result with verdicts built by
+# keyword, field for field, so a field added to RuleVerdict and not here fails there.
 _new_verdict = object.__new__
 
 
 def _with_time(verdict: RuleVerdict, at: float) -> RuleVerdict:
-    """``dataclasses.replace(verdict, at=at)`` at a third of the cost.
-
-    A frozen dataclass's ``__init__`` sets each of the eleven fields through
-    ``object.__setattr__``; copying the instance dictionary of a verdict built by that
-    ``__init__`` gives an equal object with every field (defaults included) and no checks
-    skipped, since ``RuleVerdict`` has no ``__post_init__``.
-    """
+    """``dataclasses.replace(verdict, at=at)`` at a third of the cost."""
     copy = _new_verdict(RuleVerdict)
     fields = copy.__dict__
     fields.update(verdict.__dict__)
@@ -1011,6 +1012,9 @@ class Verdicts:
             if rules is None:
                 continue
             at, undecided = obs.at, entry.undecided
+            if len(rules) == len(entry.active):  # only this entry's active rules are wanted
+                verdicts.extend(entry.verdict(i, at) for i in entry.active)
+                continue
             verdicts.extend(
                 entry.verdict(i, at)
                 for i, compiled in enumerate(entry.rules)
@@ -1032,6 +1036,7 @@ class EvaluationCache:
         self._rules: RuleSet | None = None
         self._entries: dict[str, _Entry] = {}
         self._plans: dict[tuple[CompiledRule, ...], _Plan] = {}
+        self._needs: dict[CompiledRule, _Needs] = {}
         self._shared: dict[tuple[str, str, str | None], cel.Context] = {}
         self.hits = 0
         """Observations whose results were reused, over this cache's life."""
@@ -1063,6 +1068,7 @@ def evaluate(
         memo._rules = rules
         memo._entries = {}
         memo._plans = {}
+        memo._needs = {}
         memo._shared = {}
     previous = memo._entries
     entries: dict[str, _Entry] = {}
@@ -1136,7 +1142,6 @@ def _evaluate_one(
         results = _run_each(plan.steps, own, shared)
     active: list[int] = []
     undecided: dict[int, Outcome] = _NO_OUTCOMES
-    on_map = None if plan.flat is not None else own
     for i, result in enumerate(results):
         if result is True:
             active.append(i)
@@ -1144,13 +1149,17 @@ def _evaluate_one(
             # It raised or returned something else: run_condition runs the condition's own
             # program again (on the map of values, not the flat context) and decides the
             # outcome and why, or raises what is no fault of the data.
+            compiled = selected[i]
             if plan.steps[i][1]:
                 context = shared
+            elif plan.flat is None:
+                context = own
             else:
-                if on_map is None:
-                    on_map = _context(plan.needs, obs, values)
-                context = on_map
-            outcome = run_condition(selected[i].condition, context, values, obs.labels)
+                needs = memo._needs.get(compiled)
+                if needs is None:
+                    needs = memo._needs[compiled] = _Needs.of((compiled,))
+                context = _context(needs, obs, values)
+            outcome = run_condition(compiled.condition, context, values, obs.labels)
             if outcome.active:
                 active.append(i)
             elif outcome.missing or outcome.error is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable
 from dataclasses import replace
@@ -506,3 +507,16 @@ def test_flat_programs_read_values_as_variables(condition: str, flat: str | None
     that reads the map any other way keeps only its own program."""
     compiled = compile_condition(condition).flat
     assert flat == (compiled.source if compiled is not None else None)
+
+
+def test_verdicts_are_complete_dataclasses() -> None:
+    """Verdicts are built without ``RuleVerdict.__init__`` (for speed); built fresh or copied
+    from a cached round, each still has every field and equals a verdict built by keyword."""
+    rules = load_rules([rule()])
+    cache = EvaluationCache()
+    fresh = evaluate(rules, [obs(at=1.0)], cache).active()[0]
+    copied = evaluate(rules, [obs(at=2.0)], cache).active()[0]
+    names = {f.name for f in dataclasses.fields(RuleVerdict)}
+    built = [fresh, copied]
+    by_keyword = [RuleVerdict(**{n: getattr(v, n) for n in names}) for v in built]
+    assert ([names, names], by_keyword) == ([set(vars(v)) for v in built], built)
