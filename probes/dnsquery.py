@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
@@ -212,6 +211,8 @@ async def _udp(
 async def _tcp(
     server: ServerAddress, query: dns.message.Message, timeout_s: float
 ) -> dns.message.Message:
+    import dns.asyncquery  # the TCP retry of a truncated answer: rare, so loaded on first use
+
     try:
         return await dns.asyncquery.tcp(query, server.host, timeout=timeout_s, port=server.port)
     except dns.exception.Timeout as err:

@@ -35,6 +35,7 @@ NEVER_IMPORTED = (
 LOADED_WHEN_USED = (
     "monitor.statuspage",  # the HTML page, on its first request
     "ops.logstream",  # the tail client, with logs.tail configured
+    "dns.asyncquery",  # DNS over TCP, for a truncated answer
 )
 """Modules the daemon imports only when the configuration or a request needs them."""
 
