@@ -56,6 +56,7 @@ test: lint typecheck wheel-check pytest
 # Every benchmark with its recorded settings (about 15 minutes; the daemon runs take real time).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/simulator_throughput.py
+	$(BIN)/python benchmarks/graphql_minutes.py
 	$(BIN)/python benchmarks/client_overhead.py
 	$(BIN)/python benchmarks/rule_evaluation.py
 	$(BIN)/python benchmarks/statuspage_render.py

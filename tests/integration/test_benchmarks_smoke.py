@@ -36,6 +36,7 @@ async def run_script(name: str, *args: str) -> dict[str, Any]:
         ("simulator_throughput.py", ("--requests", "300"), {"requests_per_s", "p50_ms", "errors"}),
         ("client_overhead.py", ("--rounds", "1", "--requests", "50"), {"ratio", "overhead_us"}),
         ("rule_evaluation.py", ("--rounds", "1", "--probes", "60"), {"scenarios", "target_ms"}),
+        ("graphql_minutes.py", ("--subjects", "1", "--rps", "0.01", "--runs", "1"), {"rows"}),
     ],
 )
 async def test_benchmark_runs(script: str, args: tuple[str, ...], keys: set[str]) -> None:
