@@ -1070,21 +1070,22 @@ def evaluate(
         memo._plans = {}
         memo._needs = {}
         memo._shared = {}
-    previous = memo._entries
+    known = memo._entries.get
     entries: dict[str, _Entry] = {}
-    round_observations: list[Observation] = []
+    round_observations = list(observations)
     round_entries: list[_Entry] = []
+    add = round_entries.append
     count = 0
     hits = 0
-    for obs in observations:
-        entry = previous.get(obs.probe)
+    for obs in round_observations:
+        probe = obs.probe
+        entry = known(probe)
         if entry is not None and _unchanged(entry.observation, obs):
             hits += 1
         else:
             entry = _evaluate_one(rules, obs, memo, entry)
-        entries[obs.probe] = entry
-        round_observations.append(obs)
-        round_entries.append(entry)
+        entries[probe] = entry
+        add(entry)
         count += len(entry.rules)
     memo.hits += hits
     memo.misses += len(round_entries) - hits
@@ -1208,22 +1209,26 @@ def _context(
     and labels no condition names are left out. A NaN value counts as not published. With
     ``flat``, each value is a variable of its own rather than an entry of ``values``.
     """
-    variables: dict[str, Any] = {}
     wanted = needs.variables
+    variables: dict[str, Any]
+    if flat is not None:
+        variables = {
+            variable: value
+            for name, variable in flat
+            if (value := values.get(name)) is not None and value == value
+        }
+    else:
+        variables = {}
+        if "values" in wanted:
+            variables["values"] = (
+                {k: v for k, v in values.items() if v == v}
+                if needs.value_names is None
+                else {
+                    k: v for k in needs.value_names if (v := values.get(k)) is not None and v == v
+                }
+            )
     if "status" in wanted:
         variables["status"] = obs.status
-    if flat is not None:
-        for name, variable in flat:
-            value = values.get(name)
-            if value is not None and value == value:
-                variables[variable] = value
-    elif "values" in wanted:
-        if needs.value_names is None:
-            variables["values"] = {k: v for k, v in values.items() if v == v}
-        else:
-            variables["values"] = {
-                k: v for k in needs.value_names if (v := values.get(k)) is not None and v == v
-            }
     if "labels" in wanted:
         if needs.label_names is None:
             variables["labels"] = dict(obs.labels)
