@@ -209,6 +209,34 @@ def run_condition(
     return Outcome(active=False, error=f"the condition returned {_describe(result)}, not a bool")
 
 
+_UNDEFINED_FLAT = "Undefined variable or function: '" + "values__"
+
+
+def flat_missing(
+    condition: Condition,
+    error: Exception,
+    values: Mapping[str, float],
+    labels: Mapping[str, str],
+) -> Outcome | None:
+    """What :func:`run_condition` says on the map of values when :attr:`Condition.flat`
+    raised ``error`` because a value is not there, without running it again; ``None`` for
+    any other error.
+
+    Both programs evaluate the same expression in the same order, reading ``values__x``
+    where the other reads ``values.x``: the flat one stops at an undefined variable exactly
+    where the map one stops at a missing key.
+    """
+    if not isinstance(error, RuntimeError):
+        return None
+    message = str(error)
+    if not message.startswith(_UNDEFINED_FLAT):
+        return None
+    name = message[len(_UNDEFINED_FLAT) :].partition("'")[0]
+    if name not in condition.value_names:
+        return None
+    return Outcome(active=False, missing=_missing(condition, values, labels, KeyError(name)))
+
+
 def _missing(
     condition: Condition,
     values: Mapping[str, float],
@@ -231,7 +259,7 @@ def _present(values: Mapping[str, float], name: str) -> bool:
     return value is not None and value == value
 
 
-FLAT_PREFIX = "values__"
+FLAT_PREFIX = "values__"  # also in _UNDEFINED_FLAT
 """The variable ``values.X`` becomes in :attr:`Condition.flat` (``values__X``)."""
 
 

@@ -40,6 +40,7 @@ from alerting.conditions import (
     Outcome,
     check_condition,
     compile_condition,
+    flat_missing,
     run_condition,
 )
 from alerting.matchers import Matcher, matches_all, parse_matcher
@@ -843,6 +844,7 @@ class _Plan:
 
 
 _NO_OUTCOMES: dict[int, Outcome] = {}
+_FLOAT = {float}
 
 
 class _Entry:
@@ -1110,7 +1112,9 @@ def _evaluate_one(
 ) -> _Entry:
     """Evaluate every rule selecting ``obs``; ``before`` is the probe's previous entry, whose
     selection and verdict labels still hold when its type and labels are the same."""
-    values = {k: float(v) for k, v in obs.values.items()}
+    values = dict(obs.values)
+    if not set(map(type, values.values())) <= _FLOAT:
+        values = {k: float(v) for k, v in values.items()}
     if (
         before is not None
         and before.observation.probe_type == obs.probe_type
@@ -1151,16 +1155,17 @@ def _evaluate_one(
             # program again (on the map of values, not the flat context) and decides the
             # outcome and why, or raises what is no fault of the data.
             compiled = selected[i]
+            outcome = None
             if plan.steps[i][1]:
                 context = shared
             elif plan.flat is None:
                 context = own
             else:
-                needs = memo._needs.get(compiled)
-                if needs is None:
-                    needs = memo._needs[compiled] = _Needs.of((compiled,))
-                context = _context(needs, obs, values)
-            outcome = run_condition(compiled.condition, context, values, obs.labels)
+                if isinstance(result, _Raised):
+                    outcome = flat_missing(compiled.condition, result.error, values, obs.labels)
+                context = own if outcome is not None else _map_context(memo, compiled, obs, values)
+            if outcome is None:
+                outcome = run_condition(compiled.condition, context, values, obs.labels)
             if outcome.active:
                 active.append(i)
             elif outcome.missing or outcome.error is not None:
@@ -1170,20 +1175,35 @@ def _evaluate_one(
     return _Entry(obs, values, selected, labels, tuple(active) if active else (), undecided)
 
 
-_FAILED = object()
-"""What :func:`_run_each` records for a condition that raised."""
+def _map_context(
+    memo: EvaluationCache, compiled: CompiledRule, obs: Observation, values: Mapping[str, float]
+) -> cel.Context:
+    """A context with ``values`` as a map, holding what ``compiled`` alone reads."""
+    needs = memo._needs.get(compiled)
+    if needs is None:
+        needs = memo._needs[compiled] = _Needs.of((compiled,))
+    return _context(needs, obs, values)
+
+
+class _Raised:
+    """What :func:`_run_each` records for a program that raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 def _run_each(
     steps: tuple[tuple[cel.Program, bool], ...], own: cel.Context, shared: cel.Context
 ) -> list[object]:
-    """Each program's result, or :data:`_FAILED` where it raised."""
+    """Each program's result, or :class:`_Raised` where it raised."""
     results: list[object] = []
     for program, on_shared in steps:
         try:
             results.append(program.execute(shared if on_shared else own))
-        except Exception:  # classified by run_condition
-            results.append(_FAILED)
+        except Exception as err:  # classified by the caller
+            results.append(_Raised(err))
     return results
 
 
