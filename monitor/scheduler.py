@@ -1,8 +1,8 @@
 """When probes run: APScheduler's ``AsyncIOScheduler`` with a phase per probe.
 
-- **Start-up**: every probe is scheduled at once; each first run comes within 10 ms per
+- **Start-up**: every probe is scheduled at once; each first run comes within 5 ms per
   probe, at most ``startup_jitter_s`` and its interval, so the first round completes quickly
-  (0.11 s for eleven probes) without a thousand probes firing at the same instant.
+  (0.055 s for eleven probes) without a thousand probes firing at the same instant.
 - **Steady state**: each probe runs on its own grid ``anchor + k·interval`` with a random
   phase, so a thousand probes at 10 s spread over the 10 s instead of bunching where they
   started (:class:`PhasedInterval`). The grid never drifts, and runs never come closer than
@@ -45,8 +45,11 @@ log = structlog.get_logger("flarewatch.scheduler")
 HEARTBEAT_ID = "__heartbeat__"
 """The heartbeat job's id (probe names cannot start with ``_``)."""
 
-JITTER_PER_JOB_S = 0.01
-"""Start-up spread per scheduled probe (the window is capped by ``startup_jitter_s``)."""
+JITTER_PER_JOB_S = 0.005
+"""Start-up spread per scheduled probe (the window is capped by ``startup_jitter_s``).
+
+About 2.5 times the CPU a probe run costs (1.9 ms, benchmarks/RESULTS.md), so the first
+round keeps the event loop less than half busy while it lasts as little as it can."""
 
 
 def next_fire(anchor: float, interval: float, previous: float | None, now: float) -> float:
@@ -222,8 +225,8 @@ class ProbeScheduler:
                     self._scheduler.remove_job(name)
                 stale.append(name)
         now = self._wall()
-        # Spread first runs over 10 ms per job (at most ``startup_jitter_s``): a thousand
-        # probes do not fire at one instant, and eleven are all done within about 0.1 s.
+        # Spread first runs over 5 ms per job (at most ``startup_jitter_s``): a thousand
+        # probes do not fire at one instant, and eleven are all done within about 0.06 s.
         self._jitter_window_s = min(self.startup_jitter_s, JITTER_PER_JOB_S * len(jobs))
         for job in jobs:
             old = self._jobs.get(job.name)
