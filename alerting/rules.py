@@ -815,6 +815,10 @@ class _Plan:
     """Per rule: the program to run and whether it runs on the shared context."""
     needs: _Needs
     flat: tuple[tuple[str, str], ...] | None
+    pure: tuple[int, ...]
+    """With ``flat``: the rules whose condition reads nothing but named values. When none
+    of those values is there, such a condition has one outcome whatever the probe, so it is
+    decided once (:attr:`EvaluationCache._void`) rather than run and failed per probe."""
     any_shared: bool
     any_own: bool
 
@@ -838,12 +842,23 @@ class _Plan:
             steps=tuple((program(c), c.shared_context) for c in rules),
             needs=needs,
             flat=flat,
+            pure=()
+            if flat is None
+            else tuple(
+                i
+                for i, c in enumerate(rules)
+                if not c.shared_context
+                and c.condition.variables == {"values"}
+                and c.condition.value_names
+            ),
             any_shared=len(own) < len(rules),
             any_own=bool(own),
         )
 
 
 _NO_OUTCOMES: dict[int, Outcome] = {}
+_MAX_VOID_SETS = 1024
+"""Bounds :attr:`EvaluationCache._void_sets` (one entry per plan and set of values present)."""
 _FLOAT = {float}
 
 
@@ -1039,6 +1054,8 @@ class EvaluationCache:
         self._entries: dict[str, _Entry] = {}
         self._plans: dict[tuple[CompiledRule, ...], _Plan] = {}
         self._needs: dict[CompiledRule, _Needs] = {}
+        self._void: dict[CompiledRule, Outcome] = {}
+        self._void_sets: dict[tuple[_Plan, frozenset[str]], frozenset[int]] = {}
         self._shared: dict[tuple[str, str, str | None], cel.Context] = {}
         self.hits = 0
         """Observations whose results were reused, over this cache's life."""
@@ -1071,6 +1088,8 @@ def evaluate(
         memo._entries = {}
         memo._plans = {}
         memo._needs = {}
+        memo._void = {}
+        memo._void_sets = {}
         memo._shared = {}
     known = memo._entries.get
     entries: dict[str, _Entry] = {}
@@ -1128,14 +1147,22 @@ def _evaluate_one(
     plan = memo._plans.get(selected)
     if plan is None:
         plan = memo._plans[selected] = _Plan.of(selected)
-    # Neither is None: a plan without own (or shared) rules never reads that context.
-    own = (
-        _context(plan.needs, obs, values, plan.flat) if plan.any_own else _shared_context(memo, obs)
-    )
+    void: frozenset[int] = _NOTHING_VOID
+    if plan.flat is not None:
+        variables = _flat_variables(plan.needs, plan.flat, obs, values)
+        own = cel.Context(variables)
+        if plan.pure:
+            void = _void_rules(memo, plan, variables)
+    elif plan.any_own:
+        own = _context(plan.needs, obs, values)
+    else:
+        own = _shared_context(memo, obs)  # never read: every rule runs on the shared one
     shared = _shared_context(memo, obs) if plan.any_shared else own
     try:
         # The common case in one comprehension: every condition decides.
-        if not plan.any_shared:
+        if void:
+            results = _run_each(plan.steps, own, shared, void)
+        elif not plan.any_shared:
             results = [program.execute(own) for program in plan.programs]
         elif not plan.any_own:
             results = [program.execute(shared) for program in plan.programs]
@@ -1156,7 +1183,14 @@ def _evaluate_one(
             # outcome and why, or raises what is no fault of the data.
             compiled = selected[i]
             outcome = None
-            if plan.steps[i][1]:
+            if result is _VOID:
+                outcome = memo._void.get(compiled)
+                if outcome is None:
+                    context = _map_context(memo, compiled, obs, values)
+                    outcome = memo._void[compiled] = run_condition(
+                        compiled.condition, context, values, obs.labels
+                    )
+            elif plan.steps[i][1]:
                 context = shared
             elif plan.flat is None:
                 context = own
@@ -1194,17 +1228,43 @@ class _Raised:
         self.error = error
 
 
+_VOID = object()
+"""What :func:`_run_each` records for a rule it did not run (see :attr:`_Plan.pure`)."""
+_NOTHING_VOID: frozenset[int] = frozenset()
+
+
 def _run_each(
-    steps: tuple[tuple[cel.Program, bool], ...], own: cel.Context, shared: cel.Context
+    steps: tuple[tuple[cel.Program, bool], ...],
+    own: cel.Context,
+    shared: cel.Context,
+    void: frozenset[int] = _NOTHING_VOID,
 ) -> list[object]:
-    """Each program's result, or :class:`_Raised` where it raised."""
+    """Each program's result, :class:`_Raised` where it raised, :data:`_VOID` for the rules
+    in ``void``."""
     results: list[object] = []
-    for program, on_shared in steps:
+    for i, (program, on_shared) in enumerate(steps):
+        if i in void:
+            results.append(_VOID)
+            continue
         try:
             results.append(program.execute(shared if on_shared else own))
         except Exception as err:  # classified by the caller
             results.append(_Raised(err))
     return results
+
+
+def _void_rules(memo: EvaluationCache, plan: _Plan, variables: dict[str, Any]) -> frozenset[int]:
+    """The rules of ``plan.pure`` none of whose values the flat ``variables`` hold."""
+    key = (plan, frozenset(variables))
+    void = memo._void_sets.get(key)
+    if void is None:
+        if len(memo._void_sets) >= _MAX_VOID_SETS:
+            memo._void_sets.clear()
+        present = {name for name, variable in plan.flat or () if variable in variables}
+        void = memo._void_sets[key] = frozenset(
+            i for i in plan.pure if not plan.rules[i].condition.value_names & present
+        )
+    return void
 
 
 def _shared_context(memo: EvaluationCache, obs: Observation) -> cel.Context:
@@ -1217,36 +1277,43 @@ def _shared_context(memo: EvaluationCache, obs: Observation) -> cel.Context:
     return context
 
 
-def _context(
+def _flat_variables(
     needs: _Needs,
+    flat: tuple[tuple[str, str], ...],
     obs: Observation,
     values: Mapping[str, float],
-    flat: tuple[tuple[str, str], ...] | None = None,
-) -> cel.Context:
+) -> dict[str, Any]:
+    """What :func:`_context` holds, with each value a variable of its own (``flat``) rather
+    than an entry of ``values``."""
+    variables = {
+        variable: value
+        for name, variable in flat
+        if (value := values.get(name)) is not None and value == value
+    }
+    _add_scalars(variables, needs, obs)
+    return variables
+
+
+def _context(needs: _Needs, obs: Observation, values: Mapping[str, float]) -> cel.Context:
     """The CEL context for one observation, holding only what the conditions read.
 
     Converting a Python value into CEL costs about a microsecond per entry, so the values
-    and labels no condition names are left out. A NaN value counts as not published. With
-    ``flat``, each value is a variable of its own rather than an entry of ``values``.
+    and labels no condition names are left out. A NaN value counts as not published.
     """
+    variables: dict[str, Any] = {}
+    if "values" in needs.variables:
+        variables["values"] = (
+            {k: v for k, v in values.items() if v == v}
+            if needs.value_names is None
+            else {k: v for k in needs.value_names if (v := values.get(k)) is not None and v == v}
+        )
+    _add_scalars(variables, needs, obs)
+    return cel.Context(variables)
+
+
+def _add_scalars(variables: dict[str, Any], needs: _Needs, obs: Observation) -> None:
+    """Add what ``needs`` reads besides ``values`` to ``variables``."""
     wanted = needs.variables
-    variables: dict[str, Any]
-    if flat is not None:
-        variables = {
-            variable: value
-            for name, variable in flat
-            if (value := values.get(name)) is not None and value == value
-        }
-    else:
-        variables = {}
-        if "values" in wanted:
-            variables["values"] = (
-                {k: v for k, v in values.items() if v == v}
-                if needs.value_names is None
-                else {
-                    k: v for k in needs.value_names if (v := values.get(k)) is not None and v == v
-                }
-            )
     if "status" in wanted:
         variables["status"] = obs.status
     if "labels" in wanted:
@@ -1262,4 +1329,3 @@ def _context(
         variables["type"] = obs.probe_type
     if "reason" in wanted:
         variables["reason"] = obs.reason
-    return cel.Context(variables)
