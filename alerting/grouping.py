@@ -147,7 +147,10 @@ def step(
             group = _new_group(key, routed, members, groups, heard, now)
         else:
             staying = routed.route.receivers
-            group = replace(previous, receivers=tuple(r for r in heard[key] if r in staying))
+            receivers = tuple(r for r in heard[key] if r in staying)
+            group = previous
+            if receivers != previous.receivers:
+                group = replace(previous, receivers=receivers)
         advanced, notification = _advance(group, members, routed.route, now, muted)
         if notification is not None:
             notifications.append(notification)
@@ -225,18 +228,25 @@ def _handovers(
     no longer does, the message closes the group for it even when every member moved to
     another of its groups. Receivers owed the same message share one notification.
     """
-    routed_to: dict[str, set[str]] = {}
-    for routed, members in wanted.values():
-        for fp in members:
-            routed_to.setdefault(fp, set()).update(routed.route.receivers)
+    routed_to: dict[str, set[str]] | None = None
     notifications: list[Notification] = []
-    for key in sorted(groups):
-        group = groups[key]
+    for key, group in groups.items():
+        survivor = wanted.get(key)
+        staying = survivor[0].route.receivers if survivor is not None else ()
+        if survivor is not None and _covers(staying, heard[key]):
+            kept = survivor[1]
+            if kept.keys() >= group.members.keys() or all(
+                fp in kept for fp, m in group.members.items() if m.announced
+            ):
+                continue  # every receiver still hears every announced member here
         announced = sorted(fp for fp, m in group.members.items() if m.announced)
         if not announced:
             continue
-        survivor = wanted.get(key)
-        staying = survivor[0].route.receivers if survivor is not None else ()
+        if routed_to is None:
+            routed_to = {}
+            for routed, members in wanted.values():
+                for fp in members:
+                    routed_to.setdefault(fp, set()).update(routed.route.receivers)
         owed: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
         for receiver in heard[key]:
             resolved = tuple(fp for fp in announced if receiver not in routed_to.get(fp, ()))
@@ -270,7 +280,7 @@ def _handovers(
                     handover=True,
                 )
             )
-    return notifications
+    return sorted(notifications, key=lambda n: n.group_key)
 
 
 def _handed_over(alerts: Mapping[str, Alert], member: Member, now: float) -> Alert:
@@ -362,7 +372,7 @@ def _advance(
         notification = _notification(group, current, route, now, muted, reminder=not changed)
         current = _after_sending(current, muted)
         last_notified_at = now
-        if notification is not None:
+        if notification is not None and group.receivers != route.receivers:
             group = replace(group, receivers=route.receivers)
     if flushing or notification is not None:
         due = None  # everything owed went out (muted alerts are owed nothing)
@@ -387,9 +397,14 @@ def _untold(
     """Whether a receiver of the route (added by a reload) has not heard the group's announced
     firing alerts: then the next flush tells every receiver."""
     heard = route.receivers if group.receivers is None else group.receivers
-    if all(r in heard for r in route.receivers):
+    if _covers(heard, route.receivers):
         return False
     return any(m.announced and _firing(m.alert) and fp not in muted for fp, m in members.items())
+
+
+def _covers(receivers: tuple[str, ...], others: tuple[str, ...]) -> bool:
+    """Whether every receiver of ``others`` is in ``receivers`` (usually the same tuple)."""
+    return receivers == others or set(others) <= set(receivers)
 
 
 def _firing(alert: Alert) -> bool:
