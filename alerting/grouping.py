@@ -15,6 +15,11 @@ held change is held here too; ``Alert.flapping`` is the lifecycle's ``flapping``
 events, so a change is sent once even across a restart or a config reload, and a missed round
 loses nothing. The lifecycle's ``reminder`` events are not used: the routes' ``repeat_interval``
 schedules group reminders. docs/alerts.md ("Routing and grouping") has the rules and a timeline.
+
+A reload that changes the route tree is handed over, not dropped: each group remembers the
+receivers that heard its announced alerts, and a receiver that no longer routes such an alert
+gets its resolve at once (:attr:`Notification.handover`), while a receiver that still routes it
+through another group is not told again (docs/alerts.md, "Restarts and reloads").
 """
 
 from __future__ import annotations
