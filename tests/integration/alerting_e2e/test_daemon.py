@@ -82,6 +82,34 @@ async def test_a_reload_that_stops_paging_resolves_the_open_page(
     assert {"worker_down", "worker_checks_failing"} == await running.firing()
 
 
+async def test_a_reload_that_removes_the_pager_keeps_its_resolve_and_says_so(
+    sim: SimHandle, receivers: Receivers, start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    """PagerDuty removed from the configuration altogether (its routing key gone): the
+    daemon cannot close the incident itself, so it keeps the resolve queued for it, counts
+    it, and goes on alerting (no crash)."""
+    section = alerting_section(receivers, remediations=[])
+    path = tmp_path / "flarewatch.yaml"
+    write_config(path, config_document(sim, tmp_path / "state", section))
+    running = await start_daemon(path)
+    await sim.control("POST", "/__sim/faults", json=FAULT)
+    await eventually(lambda: len(receivers.pagerduty_events()) == 1)
+
+    section["notifiers"] = {"slack": section["notifiers"]["slack"]}
+    section["route"] = {**section["route"], "routes": [{"receivers": ["slack"]}]}
+    write_config(path, config_document(sim, tmp_path / "state", section))
+    outcome = await running.daemon.reload("test")
+    assert outcome.ok, outcome.problems
+
+    async def counted() -> bool:
+        samples = (await metrics(running)).get("flarewatch_notifications_unconfigured_total", {})
+        return samples.get((("notifier", "pagerduty"),)) == 1.0
+
+    await until(counted)
+    assert 1 == len(receivers.pagerduty_events())
+    assert {"worker_down", "worker_checks_failing"} == await running.firing()
+
+
 async def test_a_reload_with_a_bad_route_is_rejected_and_alerting_goes_on(
     sim: SimHandle, receivers: Receivers, start_daemon: StartDaemon, tmp_path: Path
 ) -> None:
