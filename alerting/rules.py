@@ -65,7 +65,14 @@ _SHAREABLE = frozenset({"status", "type", "reason"})
 # test_durations_agree.py runs one table through both. Where both refuse, this parser's
 # message is the probes one with a more specific suggestion appended when there is one.
 
-_UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_UNITS: dict[str, float] = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
 _UNIT_ALIASES: dict[str, str] = {
     "sec": "s",
     "secs": "s",
@@ -81,10 +88,13 @@ _UNIT_ALIASES: dict[str, str] = {
     "hours": "h",
     "day": "d",
     "days": "d",
+    "wk": "w",
+    "week": "w",
+    "weeks": "w",
     "msec": "ms",
     "millis": "ms",
 }
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _ANY_PART = re.compile(r"(\d+(?:\.\d+)?)([a-z]*)")
 _EXAMPLES = "30s, 2m or 250ms"
 
@@ -95,7 +105,7 @@ class DurationError(ValueError):
 
 def parse_duration(value: object) -> float:
     """Seconds in ``value``: a number of seconds, or text such as ``"1h30m"``, ``"45s"``,
-    ``"250ms"`` (units ``ms``, ``s``, ``m``, ``h``, ``d``; case and surrounding blanks do
+    ``"250ms"`` (units ``ms``, ``s``, ``m``, ``h``, ``d``, ``w``; case and surrounding blanks do
     not matter).
 
     Accepts exactly what :func:`probes.units.parse_duration` accepts; raises
@@ -122,7 +132,7 @@ def parse_duration(value: object) -> float:
         pos = match.end()
     if not text or pos != len(text):
         raise DurationError(
-            f"{value!r} is not a duration: write a number with a unit (ms, s, m, h, d), "
+            f"{value!r} is not a duration: write a number with a unit (ms, s, m, h, d, w), "
             f"e.g. 30s, 1m30s or 250ms{_suggestion(text)}"
         )
     return total

@@ -73,7 +73,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _REDACTED = "<redacted>"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-DURATION_HINT = "write a number with a unit (ms, s, m, h, d), e.g. 250ms, 30s, 2m or 1h30m"
+DURATION_HINT = "write a number with a unit (ms, s, m, h, d, w), e.g. 250ms, 30s, 2m or 1h30m"
 SIZE_HINT = "write a number with a unit (B, KB, MB, GB, TB or KiB, MiB, GiB, TiB), e.g. 10GB"
 
 

@@ -12,8 +12,8 @@ from typing import Annotated
 
 from pydantic import BeforeValidator
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?", re.IGNORECASE)
 _SIZE_UNITS = {
     "b": 1,
@@ -56,7 +56,7 @@ def parse_duration(value: object) -> float:
         pos = match.end()
     if not text or pos != len(text):
         raise ValueError(
-            f"{value!r} is not a duration: write a number with a unit (ms, s, m, h, d), "
+            f"{value!r} is not a duration: write a number with a unit (ms, s, m, h, d, w), "
             "e.g. 30s, 1m30s or 250ms"
         )
     return total

@@ -44,6 +44,8 @@ TABLE: list[object] = [
     "10x",
     "s",
     "1w",
+    "2w3d",
+    "2 weeks",
     "-5m",
     "-5",
     "abc",

@@ -291,7 +291,7 @@ def test_tree_finds_routes_by_id() -> None:
             [
                 (
                     "route.group_wait",
-                    "'30 s' is not a duration: write a number with a unit (ms, s, m, h, d),"
+                    "'30 s' is not a duration: write a number with a unit (ms, s, m, h, d, w),"
                     " e.g. 30s, 1m30s or 250ms; did you mean '30s'?",
                 )
             ],

@@ -7,7 +7,7 @@ import pytest
 
 from alerting.rules import DurationError, parse_duration
 
-HINT = "write a number with a unit (ms, s, m, h, d), e.g. 30s, 1m30s or 250ms"
+HINT = "write a number with a unit (ms, s, m, h, d, w), e.g. 30s, 1m30s or 250ms"
 
 
 @pytest.mark.parametrize(
@@ -24,13 +24,14 @@ HINT = "write a number with a unit (ms, s, m, h, d), e.g. 30s, 1m30s or 250ms"
         ("500ms", 0.5),
         ("1m30s500ms", 90.5),
         ("2d", 172800.0),
+        ("1w", 604800.0),
         (30, 30.0),
         (2.5, 2.5),
         (" 10S ", 10.0),
     ],
 )
 def test_parses_seconds(value: object, expected: float) -> None:
-    """Units ms, s, m, h and d combine into seconds, and a bare number is seconds."""
+    """Units ms, s, m, h, d and w combine into seconds, and a bare number is seconds."""
     assert expected == parse_duration(value)
 
 
@@ -44,7 +45,7 @@ def test_parses_seconds(value: object, expected: float) -> None:
         ("5min", f"'5min' is not a duration: {HINT}; did you mean '5m'?"),
         ("2hours", f"'2hours' is not a duration: {HINT}; did you mean '2h'?"),
         ("10x", f"'10x' is not a duration: {HINT}"),
-        ("1w", f"'1w' is not a duration: {HINT}"),
+        ("2 weeks", f"'2 weeks' is not a duration: {HINT}; did you mean '2w'?"),
         ("-5m", f"'-5m' is not a duration: {HINT}; durations cannot be negative"),
         ("abc", f"'abc' is not a duration: {HINT}"),
         ("1h30", f"'1h30' is not a duration: {HINT}; for seconds write '1h30s'"),

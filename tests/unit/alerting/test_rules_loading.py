@@ -117,7 +117,7 @@ def test_a_valid_list_loads_in_order() -> None:
             [
                 (
                     "rules[0].keep_firing_for",
-                    "'5 mins' is not a duration: write a number with a unit (ms, s, m, h, d),"
+                    "'5 mins' is not a duration: write a number with a unit (ms, s, m, h, d, w),"
                     " e.g. 30s, 1m30s or 250ms; did you mean '5m'?",
                 )
             ],
