@@ -48,6 +48,11 @@ async def report(
     return analyse(inputs)
 
 
+def _iso(ts: float) -> str:
+    """A whole-second UTC time as ``--since``/``--until`` take it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 def worker(result: PerfReport, name: str = "api") -> WorkerPerf:
     """One Worker's section."""
     return next(w for w in result.workers if w.script == name)
@@ -165,14 +170,20 @@ async def test_faults_show_as_slow_paths_outliers_and_stored_binding_errors(
 
 
 async def test_the_command_prints_the_report_and_json(sim: SimHandle, tmp_path: Path) -> None:
-    """The command end to end: text with the verdict, JSON with the same numbers."""
+    """The command end to end: text with the verdict, JSON with the same numbers.
+
+    The window is an explicit past hour on whole seconds: ``--until now`` is rounded out to
+    whole seconds (GraphQL's ``Time``), a 3,601-second window whose count would depend on
+    where in its second the command ran."""
     env = cli_env(sim, tmp_path)
     await traffic(sim, "workers", "api", rps=1, cpu_ms=2, duration_ms=50)
-    code, out, err = await run_cli(env, "perf", "--worker", "api", "--no-store")
+    end = math.floor(time.time())
+    window = ("--since", _iso(end - HOUR), "--until", _iso(end))
+    code, out, err = await run_cli(env, "perf", "--worker", "api", "--no-store", *window)
     assert (0, "") == (code, err)
     assert "api — 3,600 requests (1.00/s)" in out
     assert "→ waiting dominates" in out
-    code, out, _ = await run_cli(env, "perf", "--json", "--no-store")
+    code, out, _ = await run_cli(env, "perf", "--json", "--no-store", *window)
     assert 0 == code
     document = json.loads(out)
     api = next(w for w in document["workers"] if w["script"] == "api")
