@@ -1080,8 +1080,10 @@ class Outbox:
     async def _sleep(self, wake: asyncio.Event, deadline: float | None) -> None:
         # Capped, so a wall clock stepped backwards delays delivery by a minute at most.
         timeout = None if deadline is None else min(MAX_SLEEP, max(0.0, deadline - self._clock()))
+        # asyncio.timeout, not wait_for (which can swallow a cancel on Python 3.11).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await wake.wait()
 
     async def _step(
         self,

@@ -639,8 +639,11 @@ class AlertService:
                 log.exception("alert_round_failed", error_type=type(err).__name__)
                 await asyncio.sleep(ROUND_ERROR_PAUSE)
             last = time.monotonic()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
+            # that arrives as the wake-up does, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._sleep_for())
+                async with asyncio.timeout(self._sleep_for()):
+                    await self._wake.wait()
 
     def _sleep_for(self) -> float:
         """Seconds until the next round is owed without new results."""
