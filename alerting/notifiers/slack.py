@@ -24,20 +24,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from alerting.grouping import Notification
 from alerting.lifecycle import Alert
@@ -67,6 +56,11 @@ from alerting.notifiers.base import (
     truncate,
 )
 from alerting.rules import Duration
+
+if TYPE_CHECKING:
+    from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+    from slack_sdk.web.async_client import AsyncWebClient
+    from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 HANDOVER_EMOJI = "\u21aa\ufe0f"
 """Marks alerts a reload no longer routes to this receiver."""
@@ -363,34 +357,6 @@ def classify_api_error(status: int, error: str, headers: Mapping[str, str], now:
     return Delivery.failed(Reason.INVALID, detail, status=status)
 
 
-class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """slack-sdk's rate-limit retry handler, for short waits only: a 429 whose numeric
-    ``Retry-After`` is at most ``max_wait`` seconds is retried once in place (slack-sdk
-    sleeps it); a longer wait returns the 429 so the outbox schedules the retry instead of a
-    worker sleeping for minutes."""
-
-    def __init__(self, max_wait: float) -> None:
-        super().__init__(max_retry_count=1)
-        self.max_wait = max_wait
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        values = {k.lower(): v for k, v in response.headers.items()}.get("retry-after") or []
-        try:
-            wait = float(values[0])
-        except (IndexError, ValueError):
-            return False
-        return 0 <= wait <= self.max_wait
-
-
 class _RedactingFilter(logging.Filter):
     """Scrubs secrets from slack-sdk's log records before any handler sees them."""
 
@@ -424,12 +390,18 @@ class SlackNotifier(HttpNotifier):
         self._web: AsyncWebClient | None = None
 
     def _handlers(self) -> list[AsyncRetryHandler]:
+        from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
+
+        from alerting.notifiers.slack_client import ShortRateLimitRetry
+
         return [
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             ShortRateLimitRetry(self.config.inline_retry_max),
         ]
 
     def _webhook_client(self) -> AsyncWebhookClient:
+        from slack_sdk.webhook.async_client import AsyncWebhookClient
+
         session = self._http()
         if self._webhook is None or self._webhook.session is not session:
             assert self.config.webhook_url is not None
@@ -444,6 +416,8 @@ class SlackNotifier(HttpNotifier):
         return self._webhook
 
     def _web_client(self) -> AsyncWebClient:
+        from slack_sdk.web.async_client import AsyncWebClient
+
         session = self._http()
         if self._web is None or self._web.session is not session:
             assert self.config.bot_token is not None
@@ -486,6 +460,8 @@ class SlackNotifier(HttpNotifier):
         )
 
     async def _post_message(self, body: dict[str, Any]) -> Delivery:
+        from slack_sdk.errors import SlackApiError
+
         assert self.config.channel is not None
         try:
             response = await self._web_client().chat_postMessage(

@@ -36,6 +36,7 @@ LOADED_WHEN_USED = (
     "monitor.statuspage",  # the HTML page, on its first request
     "ops.logstream",  # the tail client, with logs.tail configured
     "dns.asyncquery",  # DNS over TCP, for a truncated answer
+    "slack_sdk",  # the Slack notifier's client, on its first send
 )
 """Modules the daemon imports only when the configuration or a request needs them."""
 
@@ -61,11 +62,12 @@ def test_importing_the_daemon_leaves_out_what_it_never_uses() -> None:
     assert [name for name in NEVER_IMPORTED if loaded(modules, name)] == []
 
 
-def test_importing_the_daemon_defers_the_status_page_and_the_tail_client() -> None:
-    """The status page and the log tail client load on first use: a daemon that only
-    Prometheus scrapes, without continuous tails, never pays for them."""
+def test_importing_the_daemon_defers_the_status_page_the_tail_client_and_slack() -> None:
+    """The status page, the log tail client and slack-sdk load on first use: a daemon that
+    only Prometheus scrapes, without continuous tails or a Slack message yet, never pays
+    for them."""
     modules = modules_after(DAEMON)
-    assert [name for name in LOADED_WHEN_USED if name in modules] == []
+    assert [name for name in LOADED_WHEN_USED if loaded(modules, name)] == []
 
 
 def test_rich_stays_importable_after_structlog_was_imported_without_it() -> None:
