@@ -99,12 +99,14 @@ async def test_a_notification_cut_short_by_sigkill_is_delivered_after_restart(
     sim: SimHandle, receivers: Receivers, spawn: Spawn, tmp_path: Path
 ) -> None:
     """SIGKILL while PagerDuty holds the trigger's request: the restarted daemon sends it
-    again (same dedup key, so PagerDuty stays consistent), and Slack, which had taken its
-    message before the kill, does not get it twice."""
+    again (same dedup key, so PagerDuty stays consistent), and Slack, whose delivery the
+    outbox had recorded before the kill, does not get it twice. (Killed between Slack's
+    answer and that record, Slack would rightly get it again: at-least-once; the test waits
+    for the record so that it checks the recorded case.)"""
     document = config_document(
         sim, tmp_path / "state", alerting_section(receivers, remediations=[])
     )
-    document["logging"] = {"level": "info", "format": "json"}
+    document["logging"] = {"level": "debug", "format": "json"}
     path = write_config(tmp_path / "flarewatch.yaml", document)
     receivers.pagerduty.hold()
     first = await spawn("run", "-c", str(path), env=child_environment())
@@ -114,6 +116,9 @@ async def test_a_notification_cut_short_by_sigkill_is_delivered_after_restart(
     await receivers.pagerduty.wait_for(1, within=20)
     # alert_firing is logged once the round's state is saved: the kill comes after that.
     await eventually(lambda: len(first.events("alert_firing")) == 2)
+    await eventually(
+        lambda: any(e.get("receiver") == "slack" for e in first.events("notification_delivered"))
+    )
     first.proc.send_signal(signal.SIGKILL)
     assert -signal.SIGKILL == await first.finish()
     receivers.pagerduty.release()
