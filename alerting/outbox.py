@@ -361,22 +361,8 @@ class _Store:
         return self.db
 
     def insert(self, rows: Sequence[_Row]) -> list[int]:
-        db = self._db
-        ids: list[int] = []
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for receiver, group_key, nid, payload, now, due in rows:
-                cursor = db.execute(
-                    "INSERT INTO outbox (receiver, group_key, notification_id, payload, "
-                    "enqueued_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (receiver, group_key, nid, payload, now, due),
-                )
-                ids.append(int(cursor.lastrowid or 0))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return ids
+        """Insert the rows in one transaction; their ids."""
+        return self.insert_coalescing(rows, ())[0]
 
     def insert_coalescing(
         self, rows: Sequence[_Row], over: Collection[str]
