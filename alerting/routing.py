@@ -303,7 +303,7 @@ def load_routes(
         )
     except ValidationError as err:
         raise RouteError([_problem(e, path, source) for e in err.errors()]) from None
-    return RouteTree(root=_resolve(config, None, "{}"))
+    return RouteTree(root=_resolve(config, None, ROOT_ID))
 
 
 def _resolve(config: RouteConfig, parent: Route | None, route_id: str) -> Route:
@@ -346,6 +346,12 @@ _DEFAULTS = Route(
     continue_=False,
     routes=(),
 )
+
+ROOT_ID = "{}"
+"""The root route's id (the braced, empty matcher list)."""
+
+SILENT_ROUTES = RouteTree(root=replace(_DEFAULTS, id=ROOT_ID))
+"""The route tree of a config without notifiers: alerts are tracked and listed, never sent."""
 
 
 def _braced(matchers: Iterable[Matcher]) -> str:

@@ -41,15 +41,7 @@ from alerting.engine import EngineConfig
 from alerting.inhibition import InhibitRule, InhibitRuleError, default_inhibit_rules
 from alerting.lifecycle import LifecycleSettings
 from alerting.matchers import MatcherError
-from alerting.routing import (
-    DEFAULT_GROUP_INTERVAL,
-    DEFAULT_GROUP_WAIT,
-    DEFAULT_REPEAT_INTERVAL,
-    Route,
-    RouteError,
-    RouteTree,
-    load_routes,
-)
+from alerting.routing import SILENT_ROUTES, RouteError, RouteTree, load_routes
 from alerting.rules import RuleError, RuleSet, load_rule_packs
 from monitor.config import AlertingSettings, Config, did_you_mean
 from probes.registry import Registry, RegistryError, default_registry
@@ -1329,7 +1321,7 @@ def _routes(names: Sequence[str], raw: object, reading: _Reading) -> RouteTree:
     """The route tree; without ``route``, one root sending every alert to every notifier."""
     if raw is None:
         if not names:
-            return RouteTree(root=_SILENT_ROOT)
+            return SILENT_ROUTES
         raw = {"receivers": list(names)}
     try:
         return load_routes(raw, known_notifiers=names, path="route")
@@ -1340,21 +1332,7 @@ def _routes(names: Sequence[str], raw: object, reading: _Reading) -> RouteTree:
                 found.message,
                 "docs/alerts.md describes routes (Alertmanager's)",
             )
-    return RouteTree(root=_SILENT_ROOT)
-
-
-_SILENT_ROOT = Route(
-    id="{}",
-    matchers=(),
-    receivers=(),
-    group_by=(),
-    group_wait=DEFAULT_GROUP_WAIT,
-    group_interval=DEFAULT_GROUP_INTERVAL,
-    repeat_interval=DEFAULT_REPEAT_INTERVAL,
-    continue_=False,
-    routes=(),
-)
-"""The route of a config without notifiers: alerts are tracked and listed, never sent."""
+    return SILENT_ROUTES
 
 
 def _inhibit_rules(given: Sequence[object], reading: _Reading) -> list[InhibitRule]:
