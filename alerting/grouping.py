@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -119,6 +119,36 @@ class Notification:
     reminder: bool
     at: float
     handover: bool = False
+
+
+def with_alerts(
+    notifications: Iterable[Notification],
+    change: Callable[[Alert], Alert],
+    *,
+    resolved: bool = True,
+) -> tuple[Notification, ...]:
+    """The notifications with ``change`` applied to each firing alert, and to each resolved
+    one unless ``resolved`` is false (pure)."""
+    return tuple(
+        replace(
+            n,
+            firing=tuple(change(a) for a in n.firing),
+            resolved=tuple(change(a) for a in n.resolved) if resolved else n.resolved,
+        )
+        for n in notifications
+    )
+
+
+def with_note(alert: Alert, key: str, value: str, line: str) -> Alert:
+    """``alert`` with annotation ``key`` set to ``value`` and its ``description`` ending with
+    ``line`` after a blank line, so receivers that show only the description show it too."""
+    description = alert.annotations.get("description", "").rstrip()
+    annotations = {
+        **alert.annotations,
+        key: value,
+        "description": f"{description}\n\n{line}" if description else line,
+    }
+    return replace(alert, annotations=annotations)
 
 
 def group_id(key: str) -> str:

@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -121,23 +121,10 @@ def attach_outcomes(
         if not records:
             return alert
         lines = "\n".join(outcome_text(r) for r in records)
-        description = alert.annotations.get("description", "").rstrip()
         text = f"Remediation: {lines}" if len(records) == 1 else f"Remediation:\n{lines}"
-        annotations = {
-            **alert.annotations,
-            "remediation": lines,
-            "description": f"{description}\n\n{text}" if description else text,
-        }
-        return replace(alert, annotations=annotations)
+        return grouping.with_note(alert, "remediation", lines, text)
 
-    return tuple(
-        replace(
-            n,
-            firing=tuple(annotated(a) for a in n.firing),
-            resolved=tuple(annotated(a) for a in n.resolved),
-        )
-        for n in notifications
-    )
+    return grouping.with_alerts(notifications, annotated)
 
 
 # --- documents for the API and the status page ----------------------------------------

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import structlog
 
+from alerting.grouping import with_alerts, with_note
 from cfapi.errors import CloudflareError, TailLimitReached
 from ops.capture import CapturedException, capture_exceptions
 from ops.errors_catalog import explain, summary
@@ -117,15 +118,9 @@ def attach_captures(
         if not found:
             return alert
         text = "\n\n".join(report_text(r) for r in found)
-        description = alert.annotations.get("description", "").rstrip()
-        annotations = {
-            **alert.annotations,
-            "exceptions": text,
-            "description": f"{description}\n\n{text}" if description else text,
-        }
-        return replace(alert, annotations=annotations)
+        return with_note(alert, "exceptions", text, text)
 
-    return _each_alert(notifications, annotated)
+    return with_alerts(notifications, annotated)
 
 
 @lru_cache(maxsize=512)
@@ -153,25 +148,9 @@ def attach_explanations(
         text = explanation_of(messages.get(alert.labels.get("probe", ""), ""))
         if text is None:
             return alert
-        description = alert.annotations.get("description", "").rstrip()
-        line = f"Explanation: {text}"
-        annotations = {
-            **alert.annotations,
-            "explanation": text,
-            "description": f"{description}\n\n{line}" if description else line,
-        }
-        return replace(alert, annotations=annotations)
+        return with_note(alert, "explanation", text, f"Explanation: {text}")
 
-    return tuple(replace(n, firing=tuple(annotated(a) for a in n.firing)) for n in notifications)
-
-
-def _each_alert(
-    notifications: Sequence[Notification], fn: Callable[[Alert], Alert]
-) -> tuple[Notification, ...]:
-    return tuple(
-        replace(n, firing=tuple(fn(a) for a in n.firing), resolved=tuple(fn(a) for a in n.resolved))
-        for n in notifications
-    )
+    return with_alerts(notifications, annotated, resolved=False)
 
 
 def wanted(events: Iterable[AlertEvent], rules: Iterable[str]) -> list[AlertEvent]:
