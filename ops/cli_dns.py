@@ -12,46 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import textwrap
 from typing import TYPE_CHECKING
 
 import click
 
+from ops.cli_common import BadInput, account_from_env, credentials_from_env, quiet_library_logs
+
 if TYPE_CHECKING:
     from cfapi.credentials import Credentials
     from ops.dnscheck import Finding, Report
     from ops.dnsobserve import CheckOptions
 
-ENV_ACCOUNT = "CLOUDFLARE_ACCOUNT_ID"
 _WIDTH = 100
 _STYLE = {"error": ("ERROR", "red"), "warning": ("WARNING", "yellow"), "info": ("INFO", "blue")}
-
-
-class BadInput(click.ClickException):
-    """Bad input (arguments, environment): exit code 2 and a message, never a traceback."""
-
-    exit_code = 2
 
 
 class CheckFailed(click.ClickException):
     """The check could not run (the API failed): exit code 1."""
 
     exit_code = 1
-
-
-def quiet_library_logs() -> None:
-    """cfapi logs through structlog: keep warnings and above, on stderr, out of the report."""
-    import logging
-
-    import structlog
-
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
 
 
 def format_finding(finding: Finding) -> str:
@@ -191,8 +172,6 @@ def check(
     Each finding has a severity and a fix. Exit 0 without errors, 1 with errors, 2 on bad
     input — usable as a CI gate.
     """
-    from cfapi.credentials import Credentials
-
     name = zone.strip().lower().removesuffix(".")
     if not name or "." not in name:
         raise BadInput(f"{zone!r} is not a zone name: give the apex, e.g. example.com")
@@ -200,11 +179,8 @@ def check(
         options = build_options(nameservers, resolvers, parent, cas, timeout)
     except ValueError as err:
         raise BadInput(str(err)) from None
-    try:
-        credentials = Credentials.from_env()
-    except ValueError as err:
-        raise BadInput(f"no Cloudflare credentials: {err}") from None
-    account_id = os.environ.get(ENV_ACCOUNT, "").strip() or None
+    credentials = credentials_from_env()
+    account_id = account_from_env()
     quiet_library_logs()
     report = asyncio.run(run_check(credentials, account_id, name, options))
     if as_json:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import click
 
+from ops.cli_common import BadInput
 from ops.errors_catalog import (
     ENTRIES,
     SERVICES,
@@ -32,12 +33,6 @@ _LABELS = {
     "edge": "Edge",
 }
 _WIDTH = 100
-
-
-class BadInput(click.ClickException):
-    """Bad input: exit code 2, a message, never a traceback."""
-
-    exit_code = 2
 
 
 def _wrap(label: str, text: str) -> list[str]:

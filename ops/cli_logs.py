@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ops.cli_common import BadInput, account_required, credentials_from_env, quiet_library_logs
+
 if TYPE_CHECKING:
     from cfapi.client import CloudflareClient
     from cfapi.credentials import Credentials
@@ -28,15 +30,8 @@ if TYPE_CHECKING:
     from ops.logstream import StreamFilters, Target
 
 ENV_TOKEN = "CLOUDFLARE_API_TOKEN"  # noqa: S105  (a variable name)
-ENV_ACCOUNT = "CLOUDFLARE_ACCOUNT_ID"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DURATION_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-class BadInput(click.ClickException):
-    """Bad input (arguments, environment): exit code 2 and a message, never a traceback."""
-
-    exit_code = 2
 
 
 class StreamFailed(click.ClickException):
@@ -220,7 +215,6 @@ def tail(
     Gaps (reconnects, renewals), Cloudflare's sampling mode and tails that had to be
     recreated are announced as notices; every tail is deleted on exit.
     """
-    from cfapi.credentials import Credentials
     from ops.logevents import TraceConfig
     from ops.logstream import StreamFilters, Target, parse_header_filter
 
@@ -242,14 +236,9 @@ def tail(
         if store is not None
         else None
     )
-    try:
-        credentials = Credentials.from_env()
-    except ValueError as err:
-        raise BadInput(f"no Cloudflare credentials: {err}") from None
-    account_id = os.environ.get(ENV_ACCOUNT, "").strip()
-    if not account_id:
-        raise BadInput(f"set {ENV_ACCOUNT} to the account that owns the Workers and Pages")
-    _quiet_library_logs()
+    credentials = credentials_from_env()
+    account_id = account_required("the Workers and Pages")
+    quiet_library_logs()
     run = _TailRun(
         credentials=credentials,
         account_id=account_id,
@@ -264,19 +253,6 @@ def tail(
         color=color,
     )
     sys.exit(_run_until_signal(run.main))
-
-
-def _quiet_library_logs() -> None:
-    """cfapi logs through structlog: keep warnings, on stderr, out of the event stream."""
-    import logging
-
-    import structlog
-
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
 
 
 def _run_until_signal(main: Callable[[], Coroutine[Any, Any, int]]) -> int:

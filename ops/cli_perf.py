@@ -10,7 +10,6 @@ credentials, an unknown Worker, an unreadable store).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime, tzinfo
@@ -18,19 +17,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ops.cli_common import BadInput, account_required, credentials_from_env, quiet_library_logs
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from cfapi.credentials import Credentials
     from ops.perf import Contributor, PathStats, PerfReport, Quantiles, WorkerPerf
-
-ENV_ACCOUNT = "CLOUDFLARE_ACCOUNT_ID"
-
-
-class BadInput(click.ClickException):
-    """Bad input (arguments, environment): exit code 2 and a message, never a traceback."""
-
-    exit_code = 2
 
 
 class PerfFailed(click.ClickException):
@@ -177,8 +170,6 @@ def perf(
     import asyncio
     from pathlib import Path
 
-    from cfapi.credentials import Credentials
-    from ops.cli_dns import quiet_library_logs
     from ops.cli_logs import default_store_path, parse_when
 
     tz = UTC if utc else None
@@ -194,13 +185,8 @@ def perf(
         raise BadInput("analytics keep 31 days: choose a --since within them")
     if hosts and worker is None:
         raise BadInput("--host says which hostnames a Worker serves: give --worker too")
-    try:
-        credentials = Credentials.from_env()
-    except ValueError as err:
-        raise BadInput(f"no Cloudflare credentials: {err}") from None
-    account_id = os.environ.get(ENV_ACCOUNT, "").strip()
-    if not account_id:
-        raise BadInput(f"set {ENV_ACCOUNT} to the account that owns the Workers")
+    credentials = credentials_from_env()
+    account_id = account_required("the Workers")
     store_path = None if no_store else (Path(store).expanduser() if store else default_store_path())
     quiet_library_logs()
     report = asyncio.run(_run(credentials, account_id, start, end, worker, hosts, store_path))
