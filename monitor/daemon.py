@@ -410,7 +410,10 @@ class Daemon:
             ),
             loaded_at=time.time(),
         )
-        self.metrics.set_probes((p.name, p.type_name, p.interval_s) for p in app.probes)
+        self.metrics.set_probes(
+            ((p.name, p.type_name, p.interval_s) for p in app.probes),
+            {p.name: p.probe.settings.labels for p in app.probes},
+        )
         self.metrics.bind_api(app.cf, app.analytics)
 
     def _apply(self, app: App) -> set[str]:

@@ -20,6 +20,7 @@ docs/daemon.md lists every family with its labels.
 from __future__ import annotations
 
 import platform
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ CORE_FAMILIES = frozenset(
         "flarewatch_probe_status",
         "flarewatch_probe_latency_seconds",
         "flarewatch_probe_last_run_timestamp_seconds",
+        "flarewatch_probe_last_run_duration_seconds",
+        "flarewatch_probe_failure_reason",
+        "flarewatch_probe_info",
         "flarewatch_probe_interval_seconds",
         "flarewatch_probe_runs",
         "flarewatch_probe_failures",
@@ -110,6 +114,23 @@ class Family:
     owners: tuple[str, ...] = ()
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_INFO_RESERVED = frozenset({"probe", "probe_type"})
+
+
+def info_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The probe labels ``flarewatch_probe_info`` carries: valid Prometheus label names that
+    are not reserved (``probe``, ``probe_type``, ``__*``) and have a non-empty value."""
+    return {
+        k: v
+        for k, v in sorted(labels.items())
+        if v
+        and k not in _INFO_RESERVED
+        and not k.startswith("__")
+        and _LABEL_NAME.fullmatch(k) is not None
+    }
+
+
 def _counter_name(name: str) -> str:
     return name[: -len("_total")] if name.endswith("_total") else name
 
@@ -164,6 +185,9 @@ class _ProbeSeries:
     type: str
     interval_s: float
     status: Status | None = None
+    reason: str | None = None
+    duration_s: float | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
     latency_s: float | None = None
     last_run: float | None = None
     runs: Counter[str] = field(default_factory=Counter)
@@ -239,16 +263,28 @@ class DaemonMetrics:
 
     # --- fed by the daemon -------------------------------------------------------------
 
-    def set_probes(self, probes: Iterable[tuple[str, str, float]]) -> None:
-        """Export exactly these ``(name, type, interval_s)`` probes (counters of kept ones stay)."""
+    def set_probes(
+        self,
+        probes: Iterable[tuple[str, str, float]],
+        labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """Export exactly these ``(name, type, interval_s)`` probes (counters of kept ones stay).
+
+        ``labels`` holds each probe's configured labels, exported on ``flarewatch_probe_info``
+        (names that are not Prometheus label names, or are ``probe``/``probe_type``, are left
+        out; an empty value is no label, as in Prometheus).
+        """
+        given = labels or {}
         new: dict[str, _ProbeSeries] = {}
         for name, type_name, interval_s in probes:
             kept = self._probes.get(name)
             if kept is not None and kept.type == type_name:
                 kept.interval_s = interval_s
-                new[name] = kept
+                series = kept
             else:
-                new[name] = _ProbeSeries(type_name, interval_s)
+                series = _ProbeSeries(type_name, interval_s)
+            series.labels = info_labels(given.get(name, {}))
+            new[name] = series
         self._probes = new
 
     def bind_api(self, cf: CloudflareClient | None, hub: AnalyticsHub | None) -> None:
@@ -286,6 +322,8 @@ class DaemonMetrics:
             return
         result = run.result
         series.status = result.status
+        series.reason = None if result.reason is None else str(result.reason)
+        series.duration_s = run.duration_s
         series.latency_s = None if result.latency_ms is None else result.latency_ms / 1000.0
         series.last_run = run.started_at + run.duration_s
         series.runs[str(result.status)] += 1
@@ -446,8 +484,25 @@ class DaemonMetrics:
             "Events probes reported (e.g. DNS propagation progress), by kind.",
             labels=[*labels, "kind"],
         )
+        current_reason = GaugeMetricFamily(
+            "flarewatch_probe_failure_reason",
+            "1 for the failure reason of the probe's last run (absent when it gave none).",
+            labels=[*labels, "reason"],
+        )
+        run_duration = GaugeMetricFamily(
+            "flarewatch_probe_last_run_duration_seconds",
+            "How long the probe's last run took (the rules' duration_ms, in seconds).",
+            labels=labels,
+        )
+        label_names = sorted({k for s in self._probes.values() for k in s.labels})
+        info = GaugeMetricFamily(
+            "flarewatch_probe_info",
+            "Always 1: the probe's type and configured labels, to join on probe.",
+            labels=["probe", "probe_type", *label_names],
+        )
         for name, s in self._probes.items():
             pl = [name, s.type]
+            info.add_metric([name, s.type, *(s.labels.get(k, "") for k in label_names)], 1.0)
             interval.add_metric(pl, s.interval_s)
             crashes.add_metric(pl, float(s.crashes))
             for st in Status:
@@ -459,6 +514,10 @@ class DaemonMetrics:
             if s.status is None:
                 continue
             success.add_metric(pl, 1.0 if s.status in _SUCCESS else 0.0)
+            if s.reason is not None:
+                current_reason.add_metric([*pl, s.reason], 1.0)
+            if s.duration_s is not None:
+                run_duration.add_metric(pl, s.duration_s)
             for st in Status:
                 status.add_metric([*pl, str(st)], 1.0 if st == s.status else 0.0)
             if s.latency_s is not None:
@@ -466,6 +525,7 @@ class DaemonMetrics:
             if s.last_run is not None:
                 last_run.add_metric(pl, s.last_run)
         yield from (success, status, latency, last_run, interval, runs, failures, crashes, events)
+        yield from (current_reason, run_duration, info)
 
     def _declared_families(self) -> Iterator[Metric]:
         for fam in self._families.values():

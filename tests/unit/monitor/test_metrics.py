@@ -292,6 +292,7 @@ def test_the_exposition_has_no_unbounded_labels() -> None:
     allowed = {
         "probe",
         "type",
+        "probe_type",
         "status",
         "reason",
         "kind",
