@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/daemon_footprint.py
 	$(BIN)/python benchmarks/daemon_api_budget.py
 	$(BIN)/python benchmarks/alert_latency.py
+	$(BIN)/python benchmarks/vs_prometheus_stack/run.py
 
 clean:
 	rm -rf $(VENV) .venv-wheel dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache
