@@ -211,3 +211,6 @@ from monitor.cli_alerts import alerts_command, silence_group  # noqa: E402
 
 main.add_command(alerts_command)
 main.add_command(silence_group)
+from monitor.cli_rules import rules_group  # noqa: E402
+
+main.add_command(rules_group)
