@@ -25,7 +25,7 @@ from tests.integration.alerting.conftest import (
     stop_alertmanager,
     wait_ready,
 )
-from tests.integration.alerting.receivers import Receiver, pagerduty_ok, slack_ok
+from tests.integration.alerting.receivers import Receiver, eventually, pagerduty_ok, slack_ok
 from tests.unit.alerting.notifier_samples import alert, notification
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -140,11 +140,20 @@ async def test_flarewatch_alerts_route_by_severity_and_inhibit_by_probe(
         other = alert("images", rule="worker_error_ratio_warning", severity="warning")
         sent = await notifier.send(notification([critical, muted, other], at=now + 1))
         assert Outcome.DELIVERED == sent.outcome, sent.detail
-        await slack.wait_for(2)
+        await eventually(lambda: len(titles(slack)) >= 2)
     finally:
         await notifier.close()
-    texts = [r.json()["attachments"][0]["title"] for r in slack.requests]
-    assert any("worker_error_ratio_critical on api" in t for t in texts)
-    assert any("worker_error_ratio_warning on images" in t for t in texts)
-    assert not any("worker_error_ratio_warning on api" in t for t in texts)
+    assert any("worker_error_ratio_critical on api" in t for t in titles(slack))
+    assert any("worker_error_ratio_warning on images" in t for t in titles(slack))
+    assert not any("worker_error_ratio_warning on api" in t for t in titles(slack))
     assert 1 == len(pagerduty.requests)
+    listed: list[Any] = await shipped_alertmanager.alerts()
+    states = {(a["labels"]["alertname"], a["labels"]["probe"]): a["status"] for a in listed}
+    assert states[("worker_error_ratio_warning", "api")]["inhibitedBy"]
+    assert "suppressed" == states[("worker_error_ratio_warning", "api")]["state"]
+    assert "active" == states[("worker_error_ratio_warning", "images")]["state"]
+
+
+def titles(slack: Receiver) -> list[str]:
+    """The titles of the Slack messages received so far."""
+    return [r.json()["attachments"][0]["title"] for r in slack.requests]
