@@ -912,6 +912,7 @@ def _go_format(spec: str, notes: list[str]) -> tuple[str, str]:
     precision = match.group("precision")
     kind = match.group("type") or "g"
     verb = "f" if kind in "%fF" else kind
-    dot = f".{precision}" if precision is not None else (".6" if kind in "%fFeE" else "")
+    explicit = match.group("type") is not None
+    dot = f".{precision}" if precision is not None else (".6" if explicit else "")
     percent = "%%" if kind == "%" else ""
     return f'printf "%{flags}{width}{dot}{verb}{percent}"', ""

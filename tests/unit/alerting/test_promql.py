@@ -265,3 +265,36 @@ def test_numbers_are_written_without_float_noise() -> None:
         number(float("inf")),
         number(-float("inf")),
     )
+
+
+@pytest.mark.parametrize(
+    ("spec", "printf"),
+    [
+        (".2f", '"%.2f"'),
+        (">8.1f", '"%8.1f"'),
+        ("<8.1f", '"%-8.1f"'),
+        (".3e", '"%.3e"'),
+        ("g", '"%.6g"'),
+        (",.0f", '"%.0f"'),
+    ],
+)
+def test_format_specs_map_to_printf(spec: str, printf: str) -> None:
+    """Python format specs become the printf verb that shows the same digits."""
+    prom = translate_rule(
+        rule(
+            'status == "crit"',
+            select={"types": ["kv"]},
+            summary="${values.operations:" + spec + "}",
+        ),
+        EXPORTS,
+    )
+    assert f"| printf {printf} }}}}" in prom.annotations["summary"]
+
+
+def test_a_spec_without_a_printf_equivalent_is_refused() -> None:
+    """Centring has no printf form: the rule is skipped rather than shown differently."""
+    with pytest.raises(Untranslatable, match="no printf equivalent"):
+        translate_rule(
+            rule('status == "crit"', select={"types": ["kv"]}, summary="${values.operations:^9}"),
+            EXPORTS,
+        )
