@@ -269,12 +269,14 @@ def namespace_script(
     env: dict[str, str],
     argv: list[str],
     user: str | None = None,
+    umask: str = "022",
 ) -> list[str]:
     """The command that builds the root in a private mount namespace and runs ``argv`` in it.
 
     The root is an empty tmpfs with ``/usr`` (and the merged-/usr links), ``/proc`` and
     ``/dev`` from the host, plus ``mounts``; it is remounted read-only before ``argv`` runs,
-    so only writable mounts can be written. ``user`` is ``uid:gid`` to drop to.
+    so only writable mounts can be written. ``user`` is ``uid:gid`` to drop to; ``umask``
+    applies to the process.
     """
     q = shlex.quote
     lines = [
@@ -305,6 +307,7 @@ def namespace_script(
         command += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid or uid}"]
         command += ["--clear-groups", "--no-new-privs"]
     command += argv
+    lines.append(f"umask {umask}")
     lines.append('exec chroot "$R" ' + " ".join(q(word) for word in command))
     return ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", "\n".join(lines)]
 
