@@ -785,7 +785,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The options (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=200, help="targets (default 200)")
-    parser.add_argument("--seconds", type=float, default=240.0, help="measured window (240)")
+    parser.add_argument("--seconds", type=float, default=270.0, help="measured window (270)")
     parser.add_argument("--interval", type=float, default=10.0, help="probe/scrape/eval (10)")
     parser.add_argument("--timeout", type=float, default=5.0, help="probe timeout (5)")
     parser.add_argument("--group-wait", type=float, default=5.0, help="seconds (5)")
