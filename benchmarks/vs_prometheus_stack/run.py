@@ -29,7 +29,7 @@ for every target in Prometheus) and ``--warmup`` seconds, a window of ``--second
   process; the stack's summed;
 - fault → FIRING: from the moment the server began failing a group (its own monotonic clock)
   to the first message at the receiver listing one of them as firing; fault end → RESOLVED:
-  to the first message listing one of them as resolved; and how many of the failing targets
+  to the first message listing one of them as resolved or counting fewer firing; and how many of the failing targets
   each side reported firing (the largest firing count of a message in the window).
 
     .venv/bin/python benchmarks/vs_prometheus_stack/run.py [--targets N] [--seconds S]
@@ -393,7 +393,15 @@ def plan(args: argparse.Namespace, rng: random.Random) -> list[tuple[float, list
 def latencies(
     messages: list[Message], faults: list[Fault], side: str
 ) -> dict[str, list[float | None] | list[int]]:
-    """Per fault: seconds to the first FIRING and RESOLVED naming it, and targets reported."""
+    """Per fault: seconds to the first FIRING and RESOLVED about it, and targets reported.
+
+    FIRING: the first message from the fault's start listing one of its targets as firing
+    (both sides list firing alerts first). RESOLVED: the first message from the fault's end
+    listing one of them as resolved, or whose firing count fell below the highest count of
+    the fault (a flarewatch message shows 10 alerts, firing first, so with 10 or more still
+    firing its resolved ones are only counted, not listed). One rule, one group, one fault
+    at a time: a message's count is the fault's.
+    """
     mine = sorted((m for m in messages if m.side == side), key=lambda m: m.at)
     fire: list[float | None] = []
     resolve: list[float | None] = []
@@ -401,13 +409,35 @@ def latencies(
     for fault in faults:
         fired = next((m for m in mine if m.at >= fault.start and m.firing & fault.targets), None)
         fire.append(None if fired is None else fired.at - fault.start)
-        done = next((m for m in mine if m.at >= fault.end and m.resolved & fault.targets), None)
-        resolve.append(None if done is None else done.at - fault.end)
         during = [m for m in mine if fault.start <= m.at and m.firing & fault.targets]
+        peak = max((m.firing_count for m in during if m.at <= fault.end), default=0)
+        done = next(
+            (
+                m
+                for m in mine
+                if m.at >= fault.end and (m.resolved & fault.targets or m.firing_count < peak)
+            ),
+            None,
+        )
+        resolve.append(None if done is None else done.at - fault.end)
         named = set().union(*(m.firing & fault.targets for m in during)) if during else set()
         counted = max((m.firing_count for m in during if m.at <= fault.end + 1.0), default=0)
         reported.append(min(len(fault.targets), max(len(named), counted)))
     return {"fire_s": fire, "resolve_s": resolve, "reported": reported}
+
+
+def timeline(messages: list[Message], origin: float) -> list[dict[str, Any]]:
+    """Every message: side, seconds from ``origin``, firing count, targets listed."""
+    return [
+        {
+            "side": m.side,
+            "t": round(m.at - origin, 2),
+            "firing_count": m.firing_count,
+            "firing": sorted(m.firing),
+            "resolved": sorted(m.resolved),
+        }
+        for m in sorted(messages, key=lambda m: m.at)
+    ]
 
 
 def spread(values: list[float | None]) -> dict[str, float | int | None]:
@@ -713,6 +743,7 @@ def figures(
         },
         "both_notified": notified,
         "both_reported_every_failing_target": all_seen,
+        "messages": timeline(receiver.messages, faults[0].start if faults else 0.0),
         "bad_messages": len(receiver.bad),
         "exit_codes": codes,
         "errors": int(not notified) + int(not clean_exit) + len(receiver.bad),
