@@ -34,7 +34,7 @@ PATH = "/client/v4/user/tokens/verify"
 def start_simulator(core: int, token: str) -> tuple[subprocess.Popen[str], str]:
     """Start ``flarewatch simulator`` pinned to ``core``; return it and its base URL."""
     cmd = ["taskset", "-c", str(core), sys.executable, "-m", "monitor", "simulator"]
-    cmd += ["--port", "0", "--token", token]
+    cmd += ["--port", "0", f"--token={token}"]  # "=": a token may start with "-"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
@@ -135,7 +135,7 @@ def main() -> None:
     try:
         raise_rate_limit(url)
         cmd = ["taskset", "-c", "1", sys.executable, __file__, "--load-only", url]
-        cmd += ["--token", token, "--requests", str(args.requests)]
+        cmd += [f"--token={token}", "--requests", str(args.requests)]
         cmd += ["--concurrency", str(args.concurrency), "--max-seconds", str(args.max_seconds)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)  # noqa: S603
         result = json.loads(out.stdout)
