@@ -29,8 +29,9 @@ for every target in Prometheus) and ``--warmup`` seconds, a window of ``--second
   process; the stack's summed;
 - fault → FIRING: from the moment the server began failing a group (its own monotonic clock)
   to the first message at the receiver listing one of them as firing; fault end → RESOLVED:
-  to the first message listing one of them as resolved or counting fewer firing; and how many of the failing targets
-  each side reported firing (the largest firing count of a message in the window).
+  to the first message listing one of them as resolved or counting fewer firing; and how
+  many of the failing targets each side reported firing (the largest firing count of a
+  message in the window).
 
     .venv/bin/python benchmarks/vs_prometheus_stack/run.py [--targets N] [--seconds S]
         [--interval S] [--json] [--json-file PATH]
