@@ -2,7 +2,9 @@
 
 Every probe result becomes an :class:`alerting.model.Observation` (:meth:`AlertService.
 observe`, a dictionary write: a probe never waits on alerting). One task runs the engine:
-after new results (at most every :data:`MIN_ROUND_GAP`), when grouping owes a message
+after new results (at most every :data:`MIN_ROUND_GAP` when a probe's status or failure
+reason changed, at most every :data:`ROUTINE_ROUND_GAP` when results only repeat their
+probe's status with new numbers), when grouping owes a message
 (:func:`alerting.engine.next_wakeup`), when a silence starts or ends, and at least every
 ``evaluation_interval``, it runs :func:`alerting.engine.evaluate_round` on a worker thread
 over every probe's latest observation, then, in this order:
@@ -68,6 +70,11 @@ AUDIT_FILE = "remediations.jsonl"
 SCHEMA_VERSION = 1
 MIN_ROUND_GAP = 0.25
 """Seconds between two rounds at least: a burst of probe results makes one round."""
+ROUTINE_ROUND_GAP = 1.0
+"""Seconds between two rounds at least while no result changed its probe's status or
+failure reason. Every result still reaches a round; one whose only news is its numbers (a
+latency, a ratio) waits at most this long, and a status change cuts the wait short. At 20
+results a second this is one round a second instead of four (benchmarks/RESULTS.md)."""
 ROUND_ERROR_PAUSE = 5.0
 """Seconds the engine waits after a round failed unexpectedly (a full disk, a bug)."""
 STOP_GRACE = 2.0
@@ -396,6 +403,7 @@ class AlertService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-engine")
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._notifiers: dict[str, Notifier] = {}
         self._external_url: str | None = None
@@ -557,6 +565,7 @@ class AlertService:
                     self._retired = [*self._retired[-3:], self._remediator]
                 self._actions = actions
                 self._remediator = self._new_remediator(actions)
+        self._urgent.set()  # an operator's change: the next round at once
         self._wake.set()
 
     def _build_notifiers(self) -> dict[str, Notifier]:
@@ -606,6 +615,11 @@ class AlertService:
         if known is not None and known.at > observation.at:
             return
         self._latest[observation.probe] = observation
+        if known is None or (known.status, known.reason) != (
+            observation.status,
+            observation.reason,
+        ):
+            self._urgent.set()
         self._wake.set()
 
     # --- the engine loop ---------------------------------------------------------------
@@ -614,10 +628,9 @@ class AlertService:
         await ready()
         last = -math.inf
         while True:
-            gap = last + MIN_ROUND_GAP - time.monotonic()
-            if gap > 0:
-                await asyncio.sleep(gap)
+            await self._pace(last)
             self._wake.clear()
+            self._urgent.clear()
             try:
                 await self.run_round()
             except asyncio.CancelledError:
@@ -631,6 +644,22 @@ class AlertService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._sleep_for()):
                     await self._wake.wait()
+
+    async def _pace(self, last: float) -> None:
+        """Wait out the gap owed since the round that ended at ``last`` (monotonic): the
+        routine gap, cut short to the minimum one by a result that changes a status. A round
+        owed by the clock (grouping, silences, the evaluation interval) keeps the minimum
+        gap only: it was woken by its time, not by a result."""
+        if self._wake.is_set() and not self._urgent.is_set():
+            # Never past a round the clock owes (a group's group_wait, a silence's end).
+            routine = min(last + ROUTINE_ROUND_GAP - time.monotonic(), self._sleep_for())
+            if routine > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(routine):
+                        await self._urgent.wait()
+        gap = last + MIN_ROUND_GAP - time.monotonic()
+        if gap > 0:
+            await asyncio.sleep(gap)
 
     def _sleep_for(self) -> float:
         """Seconds until the next round is owed without new results."""
@@ -854,6 +883,7 @@ class AlertService:
             created_by=silence.created_by,
             comment=silence.comment,
         )
+        self._urgent.set()  # an operator's change: the next round at once
         self._wake.set()
         return silence_document(silence, self._clock())
 
@@ -863,6 +893,7 @@ class AlertService:
         if silence is None:
             return None
         log.info("silence_expired", silence=silence.id)
+        self._urgent.set()  # an operator's change: the next round at once
         self._wake.set()
         return silence_document(silence, self._clock())
 
