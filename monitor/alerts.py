@@ -363,6 +363,49 @@ def _write(
 # --- the service -----------------------------------------------------------------------
 
 
+class RoundPacer:
+    """When the engine's next round may start: after :data:`MIN_ROUND_GAP` when something
+    urgent happened (a probe's status or failure reason changed, a reload, a silence), after
+    :data:`ROUTINE_ROUND_GAP` when results only brought new numbers, and never later than a
+    round the clock owes."""
+
+    def __init__(self, min_gap: float = MIN_ROUND_GAP, routine_gap: float = ROUTINE_ROUND_GAP):
+        self.min_gap = min_gap
+        self.routine_gap = routine_gap
+        self._news = asyncio.Event()
+        self._urgent = asyncio.Event()
+
+    def note(self, *, urgent: bool) -> None:
+        """Something for the next round; ``urgent`` shortens the wait to the minimum gap."""
+        if urgent:
+            self._urgent.set()
+        self._news.set()
+
+    async def idle(self, owed_in: float) -> None:
+        """After a round: wait for news, or until the round the clock owes in ``owed_in`` s."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
+        # that arrives as the wake-up does, and stop() would then wait forever.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(owed_in):
+                await self._news.wait()
+
+    async def pace(self, last: float, owed_in: Callable[[], float]) -> None:
+        """Wait out the gap owed since the round that ended at ``last`` (monotonic), then
+        take the news. A round the clock owes (no news) keeps the minimum gap only; routine
+        news waits for the routine gap, cut short by urgent news or by ``owed_in()``."""
+        if self._news.is_set() and not self._urgent.is_set():
+            routine = min(last + self.routine_gap - time.monotonic(), owed_in())
+            if routine > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(routine):
+                        await self._urgent.wait()
+        gap = last + self.min_gap - time.monotonic()
+        if gap > 0:
+            await asyncio.sleep(gap)
+        self._news.clear()
+        self._urgent.clear()
+
+
 class AlertService:
     """Runs the alert engine in the daemon (see the module docstring).
 
@@ -402,8 +445,7 @@ class AlertService:
         self._cache = EvaluationCache()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-engine")
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._urgent = asyncio.Event()
+        self._pacer = RoundPacer()
         self._task: asyncio.Task[None] | None = None
         self._notifiers: dict[str, Notifier] = {}
         self._external_url: str | None = None
@@ -565,8 +607,7 @@ class AlertService:
                     self._retired = [*self._retired[-3:], self._remediator]
                 self._actions = actions
                 self._remediator = self._new_remediator(actions)
-        self._urgent.set()  # an operator's change: the next round at once
-        self._wake.set()
+        self._pacer.note(urgent=True)  # an operator's change: the next round at once
 
     def _build_notifiers(self) -> dict[str, Notifier]:
         configs = self.plan.settings.notifiers
@@ -615,12 +656,11 @@ class AlertService:
         if known is not None and known.at > observation.at:
             return
         self._latest[observation.probe] = observation
-        if known is None or (known.status, known.reason) != (
+        news = known is None or (known.status, known.reason) != (
             observation.status,
             observation.reason,
-        ):
-            self._urgent.set()
-        self._wake.set()
+        )
+        self._pacer.note(urgent=news)
 
     # --- the engine loop ---------------------------------------------------------------
 
@@ -628,9 +668,7 @@ class AlertService:
         await ready()
         last = -math.inf
         while True:
-            await self._pace(last)
-            self._wake.clear()
-            self._urgent.clear()
+            await self._pacer.pace(last, self._sleep_for)
             try:
                 await self.run_round()
             except asyncio.CancelledError:
@@ -639,27 +677,7 @@ class AlertService:
                 log.exception("alert_round_failed", error_type=type(err).__name__)
                 await asyncio.sleep(ROUND_ERROR_PAUSE)
             last = time.monotonic()
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
-            # that arrives as the wake-up does, and stop() would then wait forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._sleep_for()):
-                    await self._wake.wait()
-
-    async def _pace(self, last: float) -> None:
-        """Wait out the gap owed since the round that ended at ``last`` (monotonic): the
-        routine gap, cut short to the minimum one by a result that changes a status. A round
-        owed by the clock (grouping, silences, the evaluation interval) keeps the minimum
-        gap only: it was woken by its time, not by a result."""
-        if self._wake.is_set() and not self._urgent.is_set():
-            # Never past a round the clock owes (a group's group_wait, a silence's end).
-            routine = min(last + ROUTINE_ROUND_GAP - time.monotonic(), self._sleep_for())
-            if routine > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(routine):
-                        await self._urgent.wait()
-        gap = last + MIN_ROUND_GAP - time.monotonic()
-        if gap > 0:
-            await asyncio.sleep(gap)
+            await self._pacer.idle(self._sleep_for())
 
     def _sleep_for(self) -> float:
         """Seconds until the next round is owed without new results."""
@@ -883,8 +901,7 @@ class AlertService:
             created_by=silence.created_by,
             comment=silence.comment,
         )
-        self._urgent.set()  # an operator's change: the next round at once
-        self._wake.set()
+        self._pacer.note(urgent=True)  # an operator's change: the next round at once
         return silence_document(silence, self._clock())
 
     async def expire_silence(self, silence_id: str) -> dict[str, Any] | None:
@@ -893,8 +910,7 @@ class AlertService:
         if silence is None:
             return None
         log.info("silence_expired", silence=silence.id)
-        self._urgent.set()  # an operator's change: the next round at once
-        self._wake.set()
+        self._pacer.note(urgent=True)  # an operator's change: the next round at once
         return silence_document(silence, self._clock())
 
 
