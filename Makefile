@@ -11,10 +11,13 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The runtime dependencies are held to the container image's pins
+# (deploy/container/requirements.txt, written by deploy/container/lock.py), so the tests run
+# against exactly what the image and the systemd install ship, on any day.
+$(STAMP): pyproject.toml deploy/container/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c deploy/container/requirements.txt -e '.[dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
