@@ -14,15 +14,11 @@ from pathlib import Path
 
 import click
 
+from ops.cli_common import BadInput
+
 # The simulator's seeds, spelled here so that the CLI does not import the simulator until
 # it runs it (tests/unit/test_cli.py keeps the two lists equal).
 SEEDS = ("spacevision", "empty")
-
-
-class BadInput(click.ClickException):
-    """Bad input (arguments, configuration, environment): exit code 2, no traceback."""
-
-    exit_code = 2
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

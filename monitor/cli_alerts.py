@@ -29,6 +29,7 @@ import click
 from alerting.matchers import parse_matcher_list
 from alerting.rules import DurationError, parse_duration
 from monitor.silencestore import parse_time
+from ops.cli_common import BadInput
 
 DEFAULT_URL = "http://127.0.0.1:9310"
 URL_VARIABLE = "FLAREWATCH_URL"
@@ -40,12 +41,6 @@ class Failed(click.ClickException):
     """The daemon could not be reached or could not answer: exit code 1."""
 
     exit_code = 1
-
-
-class BadInput(click.ClickException):
-    """Bad arguments, a missing or refused token, a rejected silence: exit code 2."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

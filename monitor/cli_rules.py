@@ -18,18 +18,14 @@ from typing import TYPE_CHECKING
 import click
 import yaml
 
+from ops.cli_common import BadInput
+
 if TYPE_CHECKING:  # imported when used: `flarewatch --help` stays light
     from alerting.promql import Exports
     from alerting.rules import Rule
     from probes.registry import Registry
 
 FORMATS = ("prometheus",)
-
-
-class BadInput(click.ClickException):
-    """Bad arguments or configuration: exit code 2, the message, no traceback."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

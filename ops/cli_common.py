@@ -1,5 +1,6 @@
-"""What the operator commands (``logs``, ``perf``, ``dns check``, ``explain``) share: the
-bad-input error, reading Cloudflare credentials from the environment, and keeping the
+"""What the commands share: the bad-input error (every command's exit code 2; the
+``monitor`` CLI's too), and for the operator commands (``logs``, ``perf``, ``dns check``,
+``explain``) reading Cloudflare credentials from the environment, and keeping the
 client library's logs out of a command's output.
 
 Imported by the command modules at start-up: ``cfapi`` and ``structlog`` are imported
