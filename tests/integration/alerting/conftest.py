@@ -85,11 +85,15 @@ def alertmanager_binary() -> str:
     return binary
 
 
-def start_alertmanager(binary: str, workdir: Path) -> AlertmanagerProcess:
-    """Start an Alertmanager without clustering on a free loopback port."""
+def start_alertmanager(
+    binary: str, workdir: Path, config: Path | None = None
+) -> AlertmanagerProcess:
+    """Start an Alertmanager without clustering on a free loopback port, on ``config`` (by
+    default a minimal one written into ``workdir``)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "alertmanager.yml"
-    config.write_text(ALERTMANAGER_CONFIG)
+    if config is None:
+        config = workdir / "alertmanager.yml"
+        config.write_text(ALERTMANAGER_CONFIG)
     log = workdir / "alertmanager.log"
     port = free_port()
     with log.open("wb") as sink:

@@ -21,7 +21,7 @@ import yaml
 from alerting.notifiers import AlertmanagerConfig, AlertmanagerNotifier, NotifierContext, Outcome
 from tests.integration.alerting.conftest import (
     AlertmanagerProcess,
-    free_port,
+    start_alertmanager,
     stop_alertmanager,
     wait_ready,
 )
@@ -82,33 +82,13 @@ async def sinks() -> AsyncIterator[tuple[Receiver, Receiver]]:
         await pagerduty.stop()
 
 
-def spawn(workdir: Path, config: Path) -> AlertmanagerProcess:
-    """Start Alertmanager on ``config``, on a free loopback port, without clustering."""
-    am_binary = binary("prometheus-alertmanager", "alertmanager")
-    port = free_port()
-    log = workdir / "alertmanager.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own arguments
-            [
-                am_binary,
-                f"--config.file={config}",
-                f"--storage.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-                "--log.level=warn",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return AlertmanagerProcess(f"http://127.0.0.1:{port}", process, log)
-
-
 @pytest.fixture
 async def shipped_alertmanager(
     tmp_path: Path, sinks: tuple[Receiver, Receiver]
 ) -> AsyncIterator[AlertmanagerProcess]:
     """Alertmanager on the shipped config (secrets and sinks local), stopped afterwards."""
-    am = spawn(tmp_path, local_config(tmp_path, *sinks))
+    am_binary = binary("prometheus-alertmanager", "alertmanager")
+    am = start_alertmanager(am_binary, tmp_path, local_config(tmp_path, *sinks))
     try:
         await wait_ready(am)
         yield am
