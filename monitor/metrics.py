@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from probes.base import Status
@@ -39,6 +39,12 @@ if TYPE_CHECKING:
     from probes.analytics import AnalyticsHub
 
 PREFIX = "flarewatch_"
+
+# No ``_created`` series: the client library adds one to every counter and histogram it
+# keeps (but not to the families built at scrape time), doubling those series for a
+# timestamp that Prometheus 2.x ignores and that ``flarewatch_start_time_seconds`` already
+# gives. A process-wide switch, read at each scrape.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ROUND_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -284,6 +284,19 @@ def test_build_info_names_the_version() -> None:
     assert 0.0 == value(reg, "flarewatch_ready")
 
 
+def test_counters_and_histograms_have_no_created_series() -> None:
+    """Every family is exposed without a ``_created`` twin: the library's counters and
+    histograms would otherwise add one series each, unlike the scrape-time families."""
+    reg = CollectorRegistry()
+    metrics = make(reg)
+    metrics.observe_lag(0.003)
+    metrics.skipped("missed")
+    metrics.observe(run_of(Status.OK))
+    text = generate_latest(reg).decode()
+    assert "flarewatch_scheduler_lag_seconds_count" in text
+    assert "_created" not in text
+
+
 def test_the_exposition_has_no_unbounded_labels() -> None:
     """Only bounded label names appear: no URL, id, message or error text."""
     reg = CollectorRegistry()
