@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.cli_alerts import BadInput, ago, alerts_table, read_token, silences_table, table
+from monitor.cli_alerts import ago, alerts_table, read_token, silences_table, table
+from ops.cli_common import BadInput
 
 NOW = 1_800_000_000.0
 
