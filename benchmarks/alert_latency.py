@@ -7,7 +7,11 @@ incoming-webhook receiver run in this process; ``flarewatch run`` runs in its ow
 ``api`` Worker every ``--interval`` seconds (its deployments and analytics through the API,
 ``/health`` through the simulator's edge), one rule ``status == "crit"`` with ``for: 0``, and
 a route to the Slack notifier with ``group_wait: 0s`` (and flap detection off: the same
-incident every few seconds is what it exists to hold back). Each sample:
+incident every few seconds is what it exists to hold back). Sampling starts one and a half
+intervals after the daemon is ready: a probe's second run comes 0.5 to 1.5 intervals after
+its first (its phase on its own grid is random, docs/daemon.md "A phase per probe"), so a
+fault in that first stretch can wait up to 1.5 intervals; the target is about the steady
+state after it. Each sample:
 
 1. waits a random time, uniform over one interval, so that the fault lands at a random point
    of the probe's schedule;
@@ -200,6 +204,7 @@ async def run(samples: int, interval: float, pin: bool, seed: int) -> dict[str, 
         try:
             async with ClientSession() as http:
                 await wait_ready(http, f"http://127.0.0.1:{port}", daemon)
+                await asyncio.sleep(1.5 * interval)  # past the first run's phase change
                 timeout = interval * 3 + 10
                 for _ in range(samples):
                     await asyncio.sleep(rng.uniform(0, interval))
