@@ -351,6 +351,9 @@ class CompiledRule:
     shared_context: bool
     """The condition reads only ``status``, ``type`` and ``reason``, so one context per
     distinct (status, type, reason) serves every probe."""
+    source: str = ""
+    """Where the rule was loaded from: its rule pack's path, or the configuration's for
+    inline rules (``flarewatch rules export`` groups by it)."""
 
     @classmethod
     def of(
@@ -360,6 +363,8 @@ class CompiledRule:
         condition: Condition,
         summary: Template,
         description: Template,
+        *,
+        source: str = "",
     ) -> CompiledRule:
         """Assemble a compiled rule, working out the labels it adds."""
         return cls(
@@ -370,6 +375,7 @@ class CompiledRule:
             description=description,
             labels={**rule.labels, "severity": rule.severity},
             shared_context=condition.variables <= _SHAREABLE,
+            source=source,
         )
 
     @property
@@ -519,7 +525,9 @@ class _Loader:
         if rule is None or problems or condition is None or summary is None or description is None:
             return
         self.compiled.append(
-            CompiledRule.of(len(self.compiled), rule, condition, summary, description)
+            CompiledRule.of(
+                len(self.compiled), rule, condition, summary, description, source=source
+            )
         )
 
     def result(self) -> RuleSet:

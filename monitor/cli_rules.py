@@ -10,7 +10,7 @@ warning on stderr; ``--strict`` makes that exit 1. docs/prometheus.md has the de
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -152,24 +152,16 @@ def rule_groups(config_path: Path) -> tuple[list[tuple[str, list[Rule]]], Export
             f"{config_path}: no alerting section, so no rules to export "
             "(add alerting.rule_files, docs/alerts.md)"
         )
-    by_name: dict[str, Rule] = {c.rule.name: c.rule for c in plan.engine.rules}
-    groups: list[tuple[str, list[Rule]]] = []
-    taken: set[str] = set()
-    for pack in plan.rule_files:
-        names = _pack_rule_names(Path(pack))
-        rules = [by_name[n] for n in names if n in by_name and n not in taken]
-        taken.update(names)
-        groups.append((f"flarewatch.{Path(pack).stem}", rules))
-    inline = [r for n, r in by_name.items() if n not in taken]
+    by_source: dict[str, list[Rule]] = {}
+    for compiled in plan.engine.rules:
+        by_source.setdefault(compiled.source, []).append(compiled.rule)
+    groups = [
+        (f"flarewatch.{Path(pack).stem}", by_source.pop(pack, [])) for pack in plan.rule_files
+    ]
+    inline = [rule for rules in by_source.values() for rule in rules]
     if inline:
         groups.append(("flarewatch.config", inline))
     return groups, exports_of(registry)
-
-
-def _pack_rule_names(path: Path) -> list[str]:
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    rules = document.get("rules") if isinstance(document, Mapping) else None
-    return [r["name"] for r in rules or [] if isinstance(r, Mapping) and "name" in r]
 
 
 @click.group("rules")

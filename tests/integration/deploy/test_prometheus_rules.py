@@ -135,6 +135,42 @@ alerting:
     assert 1 == export("-c", str(config), "--format", "prometheus", "--strict").returncode
 
 
+def test_rules_are_grouped_by_their_pack_and_inline_rules_last(tmp_path: Path) -> None:
+    """One group per rule pack, named after the pack, in rule_files order and each pack's own
+    rule order; the configuration's inline rules in ``flarewatch.config`` after them."""
+    (tmp_path / "b.yaml").write_text(
+        "rules:\n"
+        "  - {name: b_two, condition: 'status == \"crit\"', severity: critical, summary: x}\n"
+        "  - {name: b_one, condition: 'status == \"warn\"', severity: warning, summary: x}\n"
+    )
+    (tmp_path / "a.yaml").write_text(
+        "rules:\n"
+        "  - {name: a_one, condition: 'status == \"unknown\"', severity: info, summary: x}\n"
+    )
+    config = tmp_path / "flarewatch.yaml"
+    config.write_text(
+        f"""\
+cloudflare: {{account_id: "{ACCOUNT}", api_token: "{TOKEN}"}}
+probes:
+  - {{name: db, type: d1, database: spacevision-db}}
+alerting:
+  rule_files: [b.yaml, a.yaml]
+  rules:
+    - {{name: inline_one, condition: 'reason == "auth"', severity: critical, summary: x}}
+"""
+    )
+    done = export("-c", str(config), "--format", "prometheus", "--strict")
+    assert 0 == done.returncode, done.stderr
+    groups = [
+        (g["name"], [r["alert"] for r in g["rules"]]) for g in yaml.safe_load(done.stdout)["groups"]
+    ]
+    assert [
+        ("flarewatch.b", ["b_two", "b_one"]),
+        ("flarewatch.a", ["a_one"]),
+        ("flarewatch.config", ["inline_one"]),
+    ] == groups
+
+
 def test_a_bad_config_exits_2_with_the_problem(tmp_path: Path) -> None:
     """Bad input is a clear message and exit code 2, never a traceback."""
     missing = export("-c", str(tmp_path / "nope.yaml"), "--format", "prometheus")
