@@ -132,7 +132,7 @@ def compile_condition(source: str) -> Condition:
         program = cel.compile(source)
     except ValueError as err:
         raise ConditionError([f"does not parse: {_syntax_message(str(err))}"]) from err
-    tokens = _tokenize(source)
+    tokens = tokenize(source)
     bound = _bound_names(tokens)
     variables = frozenset(program.variables()) - bound - _TYPE_NAMES
     unknown = sorted(variables - set(VARIABLES))
@@ -318,7 +318,9 @@ def _flatten(source: str, value_names: frozenset[str]) -> cel.Program | None:
     return program
 
 
-def _tokenize(source: str) -> list[_Token]:
+def tokenize(source: str) -> list[_Token]:
+    """A CEL expression's tokens (kind and text), spaces and comments dropped; the
+    condition checks here and :mod:`alerting.promql`'s parser read the same ones."""
     tokens: list[_Token] = []
     for match in _TOKEN.finditer(source):
         kind = match.lastgroup or "op"

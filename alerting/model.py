@@ -9,6 +9,7 @@ All values are immutable; the engine is a pure function of
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,6 +18,20 @@ from typing import Literal
 ProbeStatus = Literal["ok", "warn", "crit", "unknown"]
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+
+_PROMETHEUS_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_PROBE_IDENTITY = frozenset({"probe", "probe_type"})
+
+
+def prometheus_probe_label(name: str) -> bool:
+    """Whether a probe's configured label ``name`` can stand as a Prometheus label beside
+    ``probe`` and ``probe_type`` (``flarewatch_probe_info`` and the exported rules): a
+    Prometheus label name, neither of those two, and not ``__``-reserved."""
+    return (
+        name not in _PROBE_IDENTITY
+        and not name.startswith("__")
+        and _PROMETHEUS_LABEL.fullmatch(name) is not None
+    )
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,14 @@ flarewatch's own alerts carry: ``probe``, ``probe_type`` and the probe's labels.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from alerting.conditions import _tokenize  # the condition module's CEL tokenizer
+from alerting.conditions import tokenize
 from alerting.matchers import MatchOp
+from alerting.model import prometheus_probe_label
 from alerting.rules import Rule
 from alerting.templates import Placeholder, Template, compile_template
 
@@ -42,8 +44,6 @@ REASON = "flarewatch_probe_failure_reason"
 RUN_DURATION = "flarewatch_probe_last_run_duration_seconds"
 
 _ALERT_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_RESERVED_INFO = frozenset({"probe", "probe_type"})
 _RE2_UNSUPPORTED = re.compile(r"\(\?[=!<]|\\[1-9]|\(\?P=")
 
 
@@ -303,7 +303,7 @@ class _Parser:
     """Recursive descent over the condition module's tokens, CEL's precedence."""
 
     def __init__(self, source: str) -> None:
-        self.tokens = _tokenize(source)
+        self.tokens = tokenize(source)
         self.i = 0
 
     def parse(self) -> _Node:
@@ -687,7 +687,7 @@ def _info_filter(matchers: str) -> str:
 
 
 def _check_label(label: str) -> None:
-    if not _LABEL_NAME.fullmatch(label) or label in _RESERVED_INFO or label.startswith("__"):
+    if not prometheus_probe_label(label):
         raise Untranslatable(
             f"labels.{label} is not exported on {INFO} (not a Prometheus label name, or reserved)"
         )
@@ -757,16 +757,18 @@ def _rescaled(text: str, scale: float, wanted: float) -> str:
     return f"({text} * {number(wanted / scale)})"
 
 
+_FOLD: dict[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
 def _fold(op: str, a: float, b: float) -> bool:
-    compare: dict[str, Callable[[float, float], bool]] = {
-        "==": lambda x, y: x == y,
-        "!=": lambda x, y: x != y,
-        "<": lambda x, y: x < y,
-        "<=": lambda x, y: x <= y,
-        ">": lambda x, y: x > y,
-        ">=": lambda x, y: x >= y,
-    }
-    return compare[op](a, b)
+    return _FOLD[op](a, b)
 
 
 def _show(node: _Node) -> str:

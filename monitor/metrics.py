@@ -20,7 +20,6 @@ docs/daemon.md lists every family with its labels.
 from __future__ import annotations
 
 import platform
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from alerting.model import prometheus_probe_label
 from probes.base import Status
 from probes.registry import Registry
 
@@ -120,21 +120,10 @@ class Family:
     owners: tuple[str, ...] = ()
 
 
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_INFO_RESERVED = frozenset({"probe", "probe_type"})
-
-
 def info_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    """The probe labels ``flarewatch_probe_info`` carries: valid Prometheus label names that
-    are not reserved (``probe``, ``probe_type``, ``__*``) and have a non-empty value."""
-    return {
-        k: v
-        for k, v in sorted(labels.items())
-        if v
-        and k not in _INFO_RESERVED
-        and not k.startswith("__")
-        and _LABEL_NAME.fullmatch(k) is not None
-    }
+    """The probe labels ``flarewatch_probe_info`` carries: those
+    :func:`alerting.model.prometheus_probe_label` admits, with a non-empty value."""
+    return {k: v for k, v in sorted(labels.items()) if v and prometheus_probe_label(k)}
 
 
 def _counter_name(name: str) -> str:
