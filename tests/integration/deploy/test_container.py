@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import importlib.metadata as md
 import json
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -488,6 +490,32 @@ async def run_healthcheck(container: Container, url: str) -> int:
     return await asyncio.wait_for(proc.wait(), 20.0)
 
 
+@contextlib.asynccontextmanager
+async def stderr_collected(
+    command: Sequence[str], *, stdout: int
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
+    """Run ``command`` with its stderr collected line by line (newlines kept) into the list
+    yielded with it; on exit, a process still running is killed and its output read."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.DEVNULL, stdout=stdout, stderr=asyncio.subprocess.PIPE
+    )
+    lines: list[str] = []
+
+    async def collect() -> None:
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            lines.append(raw.decode(errors="replace"))
+
+    reader = asyncio.create_task(collect())
+    try:
+        yield proc, lines
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await reader
+
+
 async def test_the_image_starts_read_only_is_healthy_and_stops_on_its_stopsignal(
     container: Container, image: Image, sim: SimHandle, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -500,21 +528,10 @@ async def test_the_image_starts_read_only_is_healthy_and_stops_on_its_stopsignal
     runtime = image.runtime
     argv = exec_form(runtime.last("ENTRYPOINT")) + exec_form(runtime.last("CMD"))
     began = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *container.command(argv),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    lines: list[str] = []
-
-    async def collect() -> None:
-        assert proc.stderr is not None
-        async for raw in proc.stderr:
-            lines.append(raw.decode(errors="replace"))
-
-    reader = asyncio.create_task(collect())
-    try:
+    async with stderr_collected(container.command(argv), stdout=asyncio.subprocess.PIPE) as (
+        proc,
+        lines,
+    ):
         listen = await _started(proc, lines)
         url = f"http://{listen}/healthz"
         deadline = time.monotonic() + 60.0
@@ -529,11 +546,6 @@ async def test_the_image_starts_read_only_is_healthy_and_stops_on_its_stopsignal
         proc.send_signal(stop)
         assert 0 == await asyncio.wait_for(proc.wait(), 15.0), "".join(lines)
         stop_seconds = time.monotonic() - stopped_at
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        await reader
     events = [json.loads(line) for line in lines if line.startswith("{")]
     assert "flarewatch_stopped" in [e.get("event") for e in events]
     assert not any("Traceback" in line for line in lines)

@@ -42,7 +42,12 @@ import pytest
 import yaml
 
 from tests.conftest import SimHandle
-from tests.integration.deploy.test_container import Mount, etc_dir, namespace_script
+from tests.integration.deploy.test_container import (
+    Mount,
+    etc_dir,
+    namespace_script,
+    stderr_collected,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 UNIT = REPO / "deploy" / "systemd" / "flarewatch.service"
@@ -328,21 +333,7 @@ async def test_the_daemon_runs_as_the_unit_starts_it(
         user=f"{uid}:{uid}",
         umask=umask,
     )
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    lines: list[str] = []
-
-    async def collect() -> None:
-        assert proc.stderr is not None
-        async for raw in proc.stderr:
-            lines.append(raw.decode(errors="replace"))
-
-    reader = asyncio.create_task(collect())
-    try:
+    async with stderr_collected(command, stdout=asyncio.subprocess.DEVNULL) as (proc, lines):
         await until(lambda: "READY" in notify.kinds(), "READY=1", proc, lines)
         await until(lambda: "WATCHDOG" in notify.kinds(), "WATCHDOG=1", proc, lines)
         [ready] = [m for m in notify.drain() if m.startswith("READY=1")]
@@ -364,11 +355,6 @@ async def test_the_daemon_runs_as_the_unit_starts_it(
         proc.terminate()  # KillSignal= defaults to SIGTERM
         assert 0 == await asyncio.wait_for(proc.wait(), seconds(service["TimeoutStopSec"][0]))
         assert time.monotonic() - began < 10.0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        await reader
     assert "STOPPING" in notify.kinds()
     text = "".join(lines)
     assert "Traceback" not in text
