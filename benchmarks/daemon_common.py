@@ -66,6 +66,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def proc_stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name: index 1 is the parent's
+    pid, 11 and 12 user and system time, 13 and 14 those of reaped children (clock ticks)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    """A ``/proc/PID/status`` figure in kB (``VmRSS``, ``VmHWM``); 0 when it is not there."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
 class DaemonProcess:
     """``flarewatch run -c CONFIG`` as a child process; its stderr kept line by line."""
 
@@ -99,15 +113,12 @@ class DaemonProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
+        fields = proc_stat(self.pid)
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
     def status_kb(self, key: str) -> int:
         """A ``/proc/PID/status`` figure in kB (``VmRSS``, ``VmHWM``)."""
-        text = Path(f"/proc/{self.pid}/status").read_text()
-        match = re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)
-        return int(match.group(1)) if match else 0
+        return proc_status_kb(self.pid, key)
 
     def rss_mb(self) -> float:
         """Resident memory now, MB (10^6 bytes)."""

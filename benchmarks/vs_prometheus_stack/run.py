@@ -67,7 +67,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.daemon_common import CLK_TCK, free_port, machine  # noqa: E402
+from benchmarks.daemon_common import (  # noqa: E402
+    CLK_TCK,
+    free_port,
+    machine,
+    proc_stat,
+    proc_status_kb,
+)
 from cfsim.server import SimServer  # noqa: E402
 
 STACK = ("prometheus-blackbox-exporter", "prometheus", "prometheus-alertmanager")
@@ -170,11 +176,6 @@ def write_configs(
 # --- processes ---------------------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[str]:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat[stat.rindex(")") + 2 :].split()
-
-
 def descendants(pid: int) -> list[int]:
     """Every live process below ``pid`` (by parent id)."""
     children: dict[int, list[int]] = {}
@@ -182,7 +183,7 @@ def descendants(pid: int) -> list[int]:
         if not entry.isdigit():
             continue
         try:
-            parent = int(_stat_fields(int(entry))[1])
+            parent = int(proc_stat(int(entry))[1])
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(parent, []).append(int(entry))
@@ -197,11 +198,9 @@ def descendants(pid: int) -> list[int]:
 
 def _status_kb(pid: int, key: str) -> int:
     try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
+        return proc_status_kb(pid, key)
+    except OSError:  # the process has gone
         return 0
-    match = re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE)
-    return int(match.group(1)) if match else 0
 
 
 class Measured:
@@ -236,7 +235,7 @@ class Measured:
         total = 0
         for index, pid in enumerate(self.tree()):
             try:
-                fields = _stat_fields(pid)
+                fields = proc_stat(pid)
             except OSError:
                 continue
             total += int(fields[11]) + int(fields[12])
